@@ -1,0 +1,2 @@
+export { ReasonCode } from './reason-codes.js';
+export { errorCodes, FleetwardError, isErrorCode, type ErrorCode, type ErrorSpec } from './errors.js';

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import type { TlsOptions } from 'node:tls';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import Fastify, { LogController } from 'fastify';
+import type { FailureThrottle } from '../access/auth-throttle.js';
+import type { Operators } from '../access/operators.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { NodeMetrics } from '../observability/metrics.js';
+import { registerAccessControl } from './access.js';
+import type { SchemaTypeProvider } from './json-schema.js';
+import { problem, sendProblem, toProblem } from './problem.js';
+import { auditRoutes } from './routes/audit.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { operatorRoutes } from './routes/operators.js';
+import { systemRoutes } from './routes/system.js';
+import type { Api } from './types.js';
+import { validatorCompiler } from './validation.js';
+
+export interface ApiDependencies {
+  readonly operators: Operators;
+  readonly audit: AuditLog;
+  readonly throttle: FailureThrottle;
+  readonly metrics: NodeMetrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly readiness: () => Promise<Readiness>;
+  readonly redactedConfig: Readonly<Record<string, unknown>>;
+}
+
+export interface ApiOptions {
+  readonly tls: TlsOptions;
+  readonly bodyLimitBytes: number;
+  readonly version: string;
+}
+
+/** Builds the HTTPS operator API without binding a port (tests drive it with inject or listen). */
+export async function buildApi(deps: ApiDependencies, options: ApiOptions): Promise<Api> {
+  const app: Api = Fastify({
+    https: options.tls,
+    loggerInstance: deps.logger,
+    // One line per request is written by the onResponse hook below, with the operator's name.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    // Connection and header limits against slow or oversized clients.
+    connectionTimeout: 60_000,
+    requestTimeout: 30_000,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+  }).withTypeProvider<SchemaTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler());
+  await app.register(helmet, {
+    // An API serves no page: nothing may load, frame or run from its answers.
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    hsts: { maxAge: 31_536_000, includeSubDomains: true },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Fleetward operator API', version: options.version, description: 'Errors are RFC 9457 problem documents with a stable `code` (docs/errors.md).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An operator API token (fwt_...)' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    // Answers can carry tokens: never store them in a cache.
+    void reply.header('cache-control', 'no-store');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), operator: request.principal?.operator }, 'request');
+  });
+  app.setErrorHandler(async (error, request, reply) => {
+    const body = toProblem(error, request.url.split('?')[0]);
+    deps.metrics.problems.inc({ code: body.code });
+    if (body.code === 'FW_ERR_INTERNAL') request.log.error({ err: error }, 'request failed');
+    return sendProblem(reply, body);
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    deps.metrics.problems.inc({ code: 'FW_ERR_NOT_FOUND' });
+    return sendProblem(reply, problem('FW_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  registerAccessControl(app, deps);
+  healthRoutes(app, deps);
+  operatorRoutes(app, deps);
+  auditRoutes(app, deps);
+  systemRoutes(app, { redactedConfig: deps.redactedConfig, registry: deps.metrics.registry });
+  await app.ready();
+  return app;
+}

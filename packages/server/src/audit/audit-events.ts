@@ -1,0 +1,53 @@
+import type { JsonValue } from '../json.js';
+
+/**
+ * Every kind of event the audit trail holds, with what it means. Modules add their actions here,
+ * so the list (and docs/audit-events.md, generated from it) stays complete.
+ */
+export const auditActions = {
+  'node.init': 'A data folder was initialized: key ring, database, CA hierarchy.',
+  'node.start': 'A node started serving.',
+  'node.stop': 'A node stopped after draining.',
+  'ca.create': 'A certificate authority (root or issuing) was created.',
+  'tls.server-certificate.issue': 'A TLS server certificate was issued for the node.',
+  'kek.rotate': 'The key-encryption key was rotated and every sealed key re-sealed.',
+  'operator.create': 'An operator account was created (with its first API token).',
+  'operator.revoke': 'An operator account and all its tokens were revoked.',
+  'token.create': 'An API token was issued to an operator.',
+  'token.revoke': 'An API token was revoked.',
+  'auth.failure': 'An API request presented a missing, malformed, unknown, expired or revoked token.',
+  'auth.throttled': 'A source address was blocked after too many failed authentications.',
+  'access.denied': 'An authenticated operator was refused an action their role or token scope does not allow.',
+  'audit.verify': 'The audit trail was verified.',
+} as const;
+
+export type AuditAction = keyof typeof auditActions;
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/** What a caller records; the log adds sequence number, time and hashes. */
+export interface AuditEvent {
+  /** Who: `operator:<name>`, `local:<os user>`, `node`, `anonymous`. */
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly outcome: AuditOutcome;
+  readonly target?: string;
+  /** Network source address, when the event came over the network. */
+  readonly source?: string;
+  readonly details?: Readonly<Record<string, JsonValue>>;
+}
+
+/** A stored event, as hashed into the chain. */
+export interface AuditRecord {
+  readonly seq: number;
+  readonly ts: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string | null;
+  readonly outcome: string;
+  readonly source: string | null;
+  /** Canonical JSON of the details. */
+  readonly details: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}

@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { auditCommand } from './commands/audit.js';
+import { configCommand } from './commands/config.js';
+import { initCommand } from './commands/init.js';
+import { kekCommand } from './commands/kek.js';
+import { operatorCommand } from './commands/operator.js';
+import { serveCommand } from './commands/serve.js';
+
+export function buildProgram(): Command {
+  const program = new Command('fleetward')
+    .description('Fleetward: secure-by-default IoT fleet platform')
+    .version(VERSION)
+    // Usage errors throw instead of exiting, so they can be given exit code 2.
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  initCommand(program);
+  serveCommand(program);
+  configCommand(program);
+  operatorCommand(program);
+  auditCommand(program);
+  kekCommand(program);
+  return program;
+}
+
+/** Runs the CLI and returns its exit code: 0 success, 1 refused or failed, 2 bad usage or input. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { FleetwardError, isErrorCode } from '@fleetward/protocol';
+
+const MAX_RESPONSE_BYTES = 16 * 1_048_576;
+
+/** A minimal client for a running node's API: HTTPS only, trusting the node's own CA chain. */
+export class RemoteClient {
+  readonly #base: URL;
+  readonly #token: string;
+  readonly #ca: string;
+
+  constructor(url: string, token: string, caFile: string) {
+    let base: URL;
+    try {
+      base = new URL(url);
+    } catch {
+      throw new FleetwardError('FW_ERR_USAGE', `FLEETWARD_URL ${JSON.stringify(url)} is not a URL`);
+    }
+    if (base.protocol !== 'https:') throw new FleetwardError('FW_ERR_USAGE', `FLEETWARD_URL must be an https:// URL, not ${base.protocol}`);
+    this.#base = base;
+    this.#token = token;
+    try {
+      this.#ca = readFileSync(caFile, 'utf8');
+    } catch (error) {
+      throw new FleetwardError('FW_ERR_USAGE', `cannot read the CA chain ${caFile} (set FLEETWARD_CA_FILE): ${(error as Error).message}`);
+    }
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.#base);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const { status, contentType, text } = await new Promise<{ status: number; contentType: string; text: string }>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          ca: this.#ca,
+          minVersion: 'TLSv1.2',
+          headers: { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...(payload !== undefined && { 'content-type': 'application/json' }) },
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+      req.on('error', (error) => reject(new FleetwardError('FW_ERR_REMOTE', `cannot reach ${this.#base.origin}: ${error.message}`)));
+      req.end(payload);
+    });
+    const parsed = parseJson(text);
+    if (status >= 200 && status < 300) return parsed as T;
+    if (contentType.startsWith('application/problem+json') && typeof parsed === 'object' && parsed !== null) {
+      const problem = parsed as { code?: unknown; detail?: unknown };
+      if (isErrorCode(problem.code)) throw new FleetwardError(problem.code, typeof problem.detail === 'string' ? problem.detail : problem.code, { status });
+    }
+    throw new FleetwardError('FW_ERR_REMOTE', `${method} ${url.pathname} answered ${status}`, { status });
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

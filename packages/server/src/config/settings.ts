@@ -1,0 +1,156 @@
+import { hostName, hostNameList, integer, oneOf, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
+
+/**
+ * Every configuration key Fleetward reads, with its environment variable, optional CLI flag,
+ * secure default and the shape of a valid value. The Config type, the loader, `config check`,
+ * the CLI flags and docs/configuration.md are all derived from this table.
+ */
+export interface Setting<T> {
+  readonly env: `FLEETWARD_${string}`;
+  /** Long CLI flag (without `--`) accepted by `init`, `serve` and `config check`. */
+  readonly flag?: string;
+  readonly default: T;
+  readonly parse: ValueParser<T>;
+  /** What a valid value looks like, for error messages and docs. */
+  readonly expected: string;
+  readonly description: string;
+  /** How to print the value without leaking a secret. */
+  readonly redact?: (value: T) => unknown;
+}
+
+function setting<T>(spec: Setting<T>): Setting<T> {
+  return spec;
+}
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export const CA_KEY_ALGORITHMS = ['ECDSA-P256', 'ECDSA-P384'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const settings = {
+  home: setting({
+    env: 'FLEETWARD_HOME', flag: 'home', default: './.fleetward', parse: text(4096),
+    expected: 'a folder path', description: 'Data folder: keys, database, CA chain. Created 0700; refused if others can read it.',
+  }),
+  host: setting({
+    env: 'FLEETWARD_HOST', flag: 'host', default: '127.0.0.1', parse: hostName,
+    expected: 'an IP address or DNS name', description: 'Address the API (and later the MQTT gateway) listens on. Loopback until you choose otherwise.',
+  }),
+  api: {
+    port: setting({
+      env: 'FLEETWARD_API_PORT', flag: 'api-port', default: 8443, parse: integer(0, 65535),
+      expected: 'an integer port between 0 and 65535', description: 'HTTPS port of the operator API; 0 picks any free port (the start-up message names it).',
+    }),
+    bodyLimitBytes: setting({
+      env: 'FLEETWARD_API_BODY_LIMIT_BYTES', default: 1_048_576, parse: integer(1024, 64 * 1_048_576),
+      expected: 'an integer number of bytes between 1024 and 67108864', description: 'Largest request body the API accepts (bytes); larger bodies get 413.',
+    }),
+  },
+  mqtt: {
+    port: setting({
+      env: 'FLEETWARD_MQTT_PORT', flag: 'mqtt-port', default: 8883, parse: integer(1, 65535),
+      expected: 'an integer port between 1 and 65535', description: 'Port of the MQTT-over-TLS device gateway. The gateway is not part of this version; the start-up message names the port it will use.',
+    }),
+  },
+  tls: {
+    minVersion: setting<(typeof TLS_VERSIONS)[number]>({
+      env: 'FLEETWARD_TLS_MIN_VERSION', default: 'TLSv1.2', parse: oneOf(TLS_VERSIONS),
+      expected: `one of ${TLS_VERSIONS.join(', ')}`, description: 'Lowest TLS version any listener accepts. Nothing below TLS 1.2 can be configured.',
+    }),
+    hostnames: setting<readonly string[]>({
+      env: 'FLEETWARD_TLS_HOSTNAMES', flag: 'tls-hostnames', default: ['localhost', '127.0.0.1', '::1'], parse: hostNameList,
+      expected: 'a comma-separated list (or JSON array) of DNS names and IP addresses',
+      description: 'Names and addresses the server certificate is valid for (subject alternative names).',
+    }),
+    serverCertValidityDays: setting({
+      env: 'FLEETWARD_TLS_SERVER_CERT_VALIDITY_DAYS', default: 90, parse: integer(1, 397),
+      expected: 'an integer number of days between 1 and 397', description: 'Lifetime of the server certificate; it is renewed at start-up once two thirds of it have passed.',
+    }),
+  },
+  ca: {
+    name: setting({
+      env: 'FLEETWARD_CA_NAME', default: 'Fleetward', parse: text(64),
+      expected: 'a name of at most 64 printable characters', description: 'Organization name written into the CA certificates.',
+    }),
+    keyAlgorithm: setting<(typeof CA_KEY_ALGORITHMS)[number]>({
+      env: 'FLEETWARD_CA_KEY_ALGORITHM', default: 'ECDSA-P256', parse: oneOf(CA_KEY_ALGORITHMS),
+      expected: `one of ${CA_KEY_ALGORITHMS.join(', ')}`, description: 'Key algorithm of the root and issuing CAs created by `fleetward init`.',
+    }),
+    rootValidityDays: setting({
+      env: 'FLEETWARD_CA_ROOT_VALIDITY_DAYS', default: 3650, parse: integer(365, 36500),
+      expected: 'an integer number of days between 365 and 36500', description: 'Lifetime of the root CA certificate.',
+    }),
+    issuingValidityDays: setting({
+      env: 'FLEETWARD_CA_ISSUING_VALIDITY_DAYS', default: 730, parse: integer(30, 3650),
+      expected: 'an integer number of days between 30 and 3650', description: 'Lifetime of the online issuing CA certificate.',
+    }),
+  },
+  database: {
+    url: setting<string | null>({
+      env: 'FLEETWARD_DATABASE_URL', default: null, parse: postgresUrl, redact: (v) => (v === null ? null : redactUrlPassword(v)),
+      expected: 'a postgres:// or postgresql:// URL, or empty for SQLite', description: 'PostgreSQL connection URL. Unset: SQLite file `fleetward.db` in the data folder.',
+    }),
+    schema: setting({
+      env: 'FLEETWARD_DATABASE_SCHEMA', default: 'public', parse: sqlIdentifier,
+      expected: 'a lower-case SQL identifier', description: 'PostgreSQL schema holding Fleetward tables (created if missing).',
+    }),
+    poolSize: setting({
+      env: 'FLEETWARD_DATABASE_POOL_SIZE', default: 10, parse: integer(1, 200),
+      expected: 'an integer between 1 and 200', description: 'Largest number of PostgreSQL connections a node opens.',
+    }),
+  },
+  auth: {
+    tokenTtlDays: setting({
+      env: 'FLEETWARD_AUTH_TOKEN_TTL_DAYS', default: 90, parse: integer(1, 365),
+      expected: 'an integer number of days between 1 and 365', description: 'Default lifetime of operator API tokens.',
+    }),
+    bootstrapTokenTtlHours: setting({
+      env: 'FLEETWARD_AUTH_BOOTSTRAP_TOKEN_TTL_HOURS', default: 24, parse: integer(1, 168),
+      expected: 'an integer number of hours between 1 and 168', description: 'Lifetime of the one-time bootstrap admin token printed on first start.',
+    }),
+    failureLimit: setting({
+      env: 'FLEETWARD_AUTH_FAILURE_LIMIT', default: 10, parse: integer(1, 10_000),
+      expected: 'an integer between 1 and 10000', description: 'Failed authentications from one source address within the window before it is blocked (429).',
+    }),
+    failureWindowSeconds: setting({
+      env: 'FLEETWARD_AUTH_FAILURE_WINDOW_SECONDS', default: 300, parse: integer(1, 86_400),
+      expected: 'an integer number of seconds between 1 and 86400', description: 'Window for counting failed authentications; a blocked source stays blocked this long after its last failure.',
+    }),
+  },
+  log: {
+    level: setting<(typeof LOG_LEVELS)[number]>({
+      env: 'FLEETWARD_LOG_LEVEL', flag: 'log-level', default: 'info', parse: oneOf(LOG_LEVELS),
+      expected: `one of ${LOG_LEVELS.join(', ')}`, description: 'Lowest level written to the JSON log on stdout.',
+    }),
+  },
+} as const;
+
+type ConfigOf<S> = { readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : ConfigOf<S[K]> };
+
+/** The effective, validated configuration of a node. */
+export type Config = ConfigOf<typeof settings>;
+
+export interface FlatSetting {
+  readonly key: string;
+  readonly spec: Setting<unknown>;
+}
+
+function isSetting(value: object): value is Setting<unknown> {
+  return 'env' in value && 'parse' in value;
+}
+
+/** The settings table as a list of dotted keys (`api.port`), in declaration order. */
+export function flattenSettings(tree: object = settings, prefix = ''): FlatSetting[] {
+  return Object.entries(tree).flatMap(([name, value]: [string, object]) => {
+    const key = prefix + name;
+    return isSetting(value) ? [{ key, spec: value }] : flattenSettings(value, `${key}.`);
+  });
+}
+
+/** The operator API's URL; `port` is the bound port when the configuration asked for any (0). */
+export function apiUrl(config: Config, port: number = config.api.port): string {
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `https://${host}:${port}`;
+}
+
+/** Variables in the FLEETWARD_ namespace that are read by CLI clients, not by the node. */
+export const CLIENT_ENVIRONMENT = ['FLEETWARD_URL', 'FLEETWARD_TOKEN', 'FLEETWARD_CA_FILE'] as const;

@@ -1,0 +1,38 @@
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { Config } from '../config/settings.js';
+
+/**
+ * Forward-secret AEAD suites only (ECDHE key exchange; AES-GCM or ChaCha20-Poly1305). Node's
+ * default list still offers CBC suites for TLS 1.2, which testssl.sh flags (LUCKY13). The TLS 1.3
+ * suites are all AEAD and forward secret.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+].join(':');
+
+export const TLS_GROUPS = 'X25519:P-256:P-384';
+
+export interface ServerTlsCredentials {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** TLS settings every Fleetward listener uses: TLS 1.2+ (or 1.3 only), AEAD suites, server preference. */
+export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: Config['tls']['minVersion']): TlsOptions & SecureContextOptions {
+  return {
+    cert: credentials.certPem,
+    key: credentials.keyPem,
+    minVersion,
+    ciphers: TLS_CIPHERS,
+    ecdhCurve: TLS_GROUPS,
+    honorCipherOrder: true,
+  };
+}

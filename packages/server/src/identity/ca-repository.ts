@@ -1,0 +1,53 @@
+import { X509Certificate } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Tables } from '../store/tables.js';
+import type { CaCertificate, CaRole, CaStatus } from './certificate-authority.js';
+import { certificatesToPem, notAfterOf, type CaKeyAlgorithm } from './keys.js';
+
+export interface StoredCa {
+  readonly ca: CaCertificate;
+  readonly sealedKey: string | null;
+}
+
+export async function insertCa(db: Kysely<Tables>, ca: CaCertificate, sealedKey: string, now: Date): Promise<void> {
+  await db
+    .insertInto('certificate_authorities')
+    .values({
+      id: ca.id,
+      role: ca.role,
+      subject: ca.certificate.subject.split('\n').join(', '),
+      serial: ca.certificate.serialNumber.toLowerCase(),
+      key_algorithm: ca.keyAlgorithm,
+      cert_pem: certificatesToPem([ca.certificate]),
+      key_sealed: sealedKey,
+      not_before: new Date(ca.certificate.validFrom).toISOString(),
+      not_after: notAfterOf(ca.certificate).toISOString(),
+      status: ca.status,
+      created_at: now.toISOString(),
+    })
+    .execute();
+}
+
+export async function activeCas(db: Kysely<Tables>): Promise<StoredCa[]> {
+  const rows = await db.selectFrom('certificate_authorities').selectAll().where('status', '=', 'active').orderBy('created_at').execute();
+  return rows.map((row) => ({
+    ca: {
+      id: row.id,
+      role: row.role as CaRole,
+      status: row.status as CaStatus,
+      keyAlgorithm: row.key_algorithm as CaKeyAlgorithm,
+      certificate: new X509Certificate(row.cert_pem),
+    },
+    sealedKey: row.key_sealed,
+  }));
+}
+
+/** Every sealed CA key, for re-sealing after a key-encryption key rotation. */
+export async function sealedCaKeys(db: Kysely<Tables>): Promise<{ id: string; sealed: string }[]> {
+  const rows = await db.selectFrom('certificate_authorities').select(['id', 'key_sealed']).where('key_sealed', 'is not', null).execute();
+  return rows.map((row) => ({ id: row.id, sealed: row.key_sealed as string }));
+}
+
+export async function updateSealedCaKey(db: Kysely<Tables>, id: string, sealed: string): Promise<void> {
+  await db.updateTable('certificate_authorities').set({ key_sealed: sealed }).where('id', '=', id).execute();
+}

@@ -1,0 +1,236 @@
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { FleetwardError } from '@fleetward/protocol';
+import { pino } from 'pino';
+import { FailureThrottle } from './access/auth-throttle.js';
+import { Operators, type Actor, type IssuedToken } from './access/operators.js';
+import { buildApi } from './api/app.js';
+import type { Readiness } from './api/routes/health.js';
+import type { Api } from './api/types.js';
+import { AuditLog } from './audit/audit-log.js';
+import { systemClock, type Clock } from './clock.js';
+import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
+import { redactedConfig } from './config/load-config.js';
+import { apiUrl, type Config } from './config/settings.js';
+import { serverTlsOptions } from './gateway/tls-policy.js';
+import { sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
+import { ensureCaHierarchy, loadCaHierarchy, type CaHierarchy } from './identity/ca-hierarchy.js';
+import { KeyRing } from './identity/key-ring.js';
+import { loadKeyRing, saveKeyRing } from './identity/key-ring-file.js';
+import { notAfterOf } from './identity/keys.js';
+import { ensureServerCertificate, type ServerCredentials } from './identity/server-certificate.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type NodeMetrics } from './observability/metrics.js';
+import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
+import { VERSION } from './version.js';
+
+/** Everything a node or a local CLI command works with, opened from one data folder. */
+export interface NodeContext {
+  readonly config: Config;
+  readonly layout: HomeLayout;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+  readonly store: Store;
+  readonly keyRing: KeyRing;
+  readonly audit: AuditLog;
+  readonly operators: Operators;
+}
+
+export interface OpenOptions {
+  /** Create what is missing (`init`, `serve`); otherwise a data folder that is not initialized is refused. */
+  readonly create: boolean;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** What opening the data folder created, for the start-up message. */
+export interface InitReport {
+  readonly initialized: boolean;
+  readonly caCreated: boolean;
+  /** The one-time bootstrap admin token: present only on the very first start. */
+  readonly bootstrapToken: IssuedToken | null;
+}
+
+export async function openHome(config: Config, options: OpenOptions): Promise<{ context: NodeContext; report: InitReport }> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const layout = homeLayout(config.home);
+  const initialized = await isInitialized(layout);
+  if (!initialized && !options.create) {
+    throw new FleetwardError('FW_ERR_HOME_NOT_INITIALIZED', `${layout.root} is not an initialized Fleetward data folder; run \`fleetward init\``, { home: layout.root });
+  }
+  if (options.create || (await homeExists(layout))) await ensureHome(layout);
+  const keyRing = initialized ? await loadKeyRing(layout) : KeyRing.generate(clock.now());
+  if (!initialized) await saveKeyRing(layout, keyRing);
+
+  const store = await openStore(storeOptions(config, layout, logger));
+  try {
+    await migrateToLatest(store, config.database.schema);
+    const metrics = createMetrics();
+    const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
+    const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
+    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators };
+    if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
+
+    if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
+    const { created: caCreated } = await ensureCaHierarchy({ store, keyRing, audit, clock }, config.ca);
+    const bootstrapToken = await operators.bootstrap(config.auth.bootstrapTokenTtlHours);
+    return { context, report: { initialized: !initialized, caCreated, bootstrapToken } };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {
+  if (config.database.url === null) return { kind: 'sqlite', file: layout.databaseFile };
+  return {
+    kind: 'postgres',
+    url: config.database.url,
+    schema: config.database.schema,
+    poolSize: config.database.poolSize,
+    onPoolError: (error) => logger.warn({ err: error }, 'PostgreSQL connection lost'),
+  };
+}
+
+/** Opens an initialized data folder for a CLI command: warnings to stderr, stdout left for the command. */
+export async function openLocal(config: Config): Promise<NodeContext> {
+  const { context } = await openHome(config, { create: false, logger: createLogger('warn', pino.destination(2)) });
+  return context;
+}
+
+export async function closeContext(context: NodeContext): Promise<void> {
+  await context.audit.flush();
+  await context.store.close();
+}
+
+/** A node built from an opened context: the API (not yet listening) and its TLS identity. */
+export interface FleetwardNode {
+  readonly context: NodeContext;
+  readonly api: Api;
+  readonly hierarchy: CaHierarchy;
+  readonly server: ServerCredentials;
+  readiness(): Promise<Readiness>;
+  /** Binds the API port; a port in use is a clear FW_ERR_PORT_IN_USE. */
+  listen(): Promise<{ apiUrl: string }>;
+  /** Stops accepting, drains requests in flight, records the stop, closes the store. */
+  close(): Promise<void>;
+}
+
+export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
+  const { config, layout, store, keyRing, clock } = context;
+  const hierarchy = await loadCaHierarchy(store, keyRing);
+  const server = await prepareTls(context, hierarchy);
+  const throttle = new FailureThrottle({ limit: config.auth.failureLimit, windowMs: config.auth.failureWindowSeconds * 1000 });
+
+  const readiness = async (): Promise<Readiness> => {
+    const storeCheck = await store.ping().then(
+      () => ({ ok: true, detail: `${store.dialect} reachable` }),
+      (error: unknown) => ({ ok: false, detail: error instanceof Error ? error.message : String(error) }),
+    );
+    const notAfter = notAfterOf(hierarchy.issuing.certificate);
+    const caCheck = clock.now() < notAfter ? { ok: true, detail: `issuing CA valid until ${notAfter.toISOString()}` } : { ok: false, detail: `issuing CA expired at ${notAfter.toISOString()}` };
+    return { ready: storeCheck.ok && caCheck.ok, checks: { store: storeCheck, ca: caCheck } };
+  };
+
+  const api = await buildApi(
+    { operators: context.operators, audit: context.audit, throttle, metrics: context.metrics, logger: context.logger, clock, readiness, redactedConfig: redactedConfig(config) },
+    { tls: serverTlsOptions(server, config.tls.minVersion), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
+  );
+
+  let started = false;
+  let closed = false;
+  return {
+    context,
+    api,
+    hierarchy,
+    server,
+    readiness,
+    async listen() {
+      try {
+        await api.listen({ host: config.host, port: config.api.port });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new FleetwardError('FW_ERR_PORT_IN_USE', `port ${config.api.port} on ${config.host} is already in use (is another fleetward serve running? choose another with --api-port)`, { port: config.api.port, host: config.host });
+        }
+        throw error;
+      }
+      started = true;
+      const url = apiUrl(config, listeningPort(api));
+      await context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { version: VERSION, api: url, home: layout.root } });
+      return { apiUrl: url };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await api.close();
+      if (started) {
+        await context.audit.record({ actor: 'node', action: 'node.stop', outcome: 'success' }).catch((error: unknown) => context.logger.error({ err: error }, 'could not record node.stop'));
+      }
+      await closeContext(context);
+    },
+  };
+}
+
+/** The port the API is bound to (differs from the configuration when it asked for port 0). */
+function listeningPort(api: Api): number {
+  const address = api.server.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+/** Writes the CA chain clients trust and makes sure this node's server certificate is current. */
+async function prepareTls(context: NodeContext, hierarchy: CaHierarchy): Promise<ServerCredentials> {
+  const { config, layout, keyRing, clock, audit } = context;
+  const current = await readFile(layout.caFile, 'utf8').catch(() => null);
+  if (current !== hierarchy.chainPem) await writePublicFile(layout.caFile, hierarchy.chainPem);
+  const { credentials, issued } = await ensureServerCertificate({ layout, keyRing, hierarchy, hostnames: config.tls.hostnames, validityDays: config.tls.serverCertValidityDays, now: clock.now() });
+  if (issued) {
+    await audit.record({ actor: 'node', action: 'tls.server-certificate.issue', outcome: 'success', details: { hostnames: [...credentials.hostnames], notAfter: credentials.notAfter.toISOString() } });
+  }
+  return credentials;
+}
+
+/** `fleetward init`: creates the data folder, CA hierarchy and server certificate, then closes. */
+export async function initialize(config: Config, options: Omit<OpenOptions, 'create'> = {}): Promise<InitReport & { caFile: string }> {
+  const { context, report } = await openHome(config, { ...options, create: true });
+  try {
+    await prepareTls(context, await loadCaHierarchy(context.store, context.keyRing));
+    return { ...report, caFile: context.layout.caFile };
+  } finally {
+    await closeContext(context);
+  }
+}
+
+/**
+ * Rotates the key-encryption key: a new key is added, every sealed key (CA keys in the
+ * database, the server key file) is re-sealed with it, and only then are the old keys dropped.
+ */
+export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor): Promise<{ previous: readonly string[]; active: string; resealed: number }> {
+  const { store, layout, clock, audit } = context;
+  await checkPrivate(layout.keyRingFile, 'key-encryption key file');
+  const rotated = context.keyRing.withNewActiveKey(clock.now());
+  await saveKeyRing(layout, rotated);
+  const sealedServerKey = await readFile(layout.serverKeyFile, 'utf8').catch(() => null);
+  let resealed = 0;
+  await store.db.transaction().execute(async (trx) => {
+    for (const { id, sealed } of await sealedCaKeys(trx)) {
+      await updateSealedCaKey(trx, id, rotated.reseal(sealed, `ca:${id}`));
+      resealed += 1;
+    }
+    await audit.recordWithin(trx, [
+      { actor: actor.name, action: 'kek.rotate', outcome: 'success', ...(actor.source !== undefined && { source: actor.source }), details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
+    ]);
+  });
+  if (sealedServerKey !== null) {
+    await writePrivateFile(layout.serverKeyFile, rotated.reseal(sealedServerKey, 'tls:server'));
+    resealed += 1;
+  }
+  await saveKeyRing(layout, rotated.withoutRetiredKeys());
+  return { previous: context.keyRing.keyIds, active: rotated.activeId, resealed };
+}
+
+/** The actor for commands run on the data folder directly. */
+export function localActor(): Actor {
+  return { name: `local:${userInfo().username}` };
+}

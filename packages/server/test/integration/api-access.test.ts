@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../../src/access/roles.js';
+import { DIALECTS, TestClock } from '../helpers/environment.js';
+import { call, type Answer, type CallOptions } from '../helpers/https-client.js';
+import { startTestNode, type TestNode } from '../helpers/test-node.js';
+
+interface RouteCase {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** The route as the API declares it. */
+  readonly route: string;
+  /** Builds a concrete request; may create what the request acts on. */
+  readonly request: (t: TestNode) => Promise<{ url: string; json?: unknown }>;
+  /** Roles allowed with an `api`-scoped token; `metrics` means a token with the metrics scope. */
+  readonly allowed: readonly Role[] | 'public' | 'metrics';
+}
+
+const ALL: readonly Role[] = ['admin', 'operator', 'auditor', 'viewer'];
+const unique = () => `o${randomBytes(4).toString('hex')}`;
+const disposable = async (t: TestNode) => {
+  const name = unique();
+  await t.operatorToken(name, 'viewer');
+  return name;
+};
+
+/**
+ * The access rules the issue asks for, written out independently of the code: a viewer cannot
+ * create, an auditor reads everything (audit included) but changes nothing, only admins manage
+ * operators, and metrics need a token scoped for them.
+ */
+const ROUTES: readonly RouteCase[] = [
+  { method: 'GET', route: '/healthz', request: () => Promise.resolve({ url: '/healthz' }), allowed: 'public' },
+  { method: 'GET', route: '/readyz', request: () => Promise.resolve({ url: '/readyz' }), allowed: 'public' },
+  { method: 'GET', route: '/api/openapi.json', request: () => Promise.resolve({ url: '/api/openapi.json' }), allowed: 'public' },
+  { method: 'GET', route: '/metrics', request: () => Promise.resolve({ url: '/metrics' }), allowed: 'metrics' },
+  { method: 'GET', route: '/api/v1/whoami', request: () => Promise.resolve({ url: '/api/v1/whoami' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/config', request: () => Promise.resolve({ url: '/api/v1/config' }), allowed: ['admin', 'auditor'] },
+  { method: 'GET', route: '/api/v1/operators', request: () => Promise.resolve({ url: '/api/v1/operators' }), allowed: ['admin', 'auditor'] },
+  { method: 'GET', route: '/api/v1/operators/:name', request: () => Promise.resolve({ url: '/api/v1/operators/bootstrap' }), allowed: ['admin', 'auditor'] },
+  { method: 'POST', route: '/api/v1/operators', request: () => Promise.resolve({ url: '/api/v1/operators', json: { name: unique(), role: 'viewer' } }), allowed: ['admin'] },
+  { method: 'DELETE', route: '/api/v1/operators/:name', request: async (t) => ({ url: `/api/v1/operators/${await disposable(t)}` }), allowed: ['admin'] },
+  { method: 'POST', route: '/api/v1/operators/:name/tokens', request: async (t) => ({ url: `/api/v1/operators/${await disposable(t)}/tokens`, json: {} }), allowed: ['admin'] },
+  {
+    method: 'DELETE',
+    route: '/api/v1/tokens/:id',
+    request: async (t) => {
+      const name = await disposable(t);
+      const operator = await t.node.context.operators.get(name);
+      return { url: `/api/v1/tokens/${operator.tokens[0]?.id ?? 'missing'}` };
+    },
+    allowed: ['admin'],
+  },
+  { method: 'GET', route: '/api/v1/audit/events', request: () => Promise.resolve({ url: '/api/v1/audit/events' }), allowed: ['admin', 'auditor'] },
+  { method: 'GET', route: '/api/v1/audit/verification', request: () => Promise.resolve({ url: '/api/v1/audit/verification' }), allowed: ['admin', 'auditor'] },
+];
+
+describe.each(DIALECTS)('API access control on %s', (dialect) => {
+  const clock = new TestClock();
+  let t: TestNode;
+  let base: string;
+  let ca: string;
+  const tokens = new Map<string, string>();
+  const send = (url: string, options: CallOptions = {}) => call(ca, base + url, options);
+
+  beforeAll(async () => {
+    t = await startTestNode(dialect, { clock, env: { FLEETWARD_AUTH_FAILURE_LIMIT: '5' } });
+    base = (await t.node.listen()).apiUrl;
+    ca = t.node.hierarchy.chainPem;
+    for (const role of ALL) {
+      tokens.set(role, await t.operatorToken(`${role}-user`, role));
+      tokens.set(`${role}+metrics`, await t.operatorToken(`${role}-scraper`, role, ['metrics']));
+    }
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('the matrix covers every route the API serves', () => {
+    const served = new Set<string>();
+    const document = t.node.api.swagger() as { paths: Record<string, Record<string, unknown>> };
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const method of Object.keys(operations)) served.add(`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+    }
+    served.add('GET /api/openapi.json');
+    expect(new Set(ROUTES.map((r) => `${r.method} ${r.route}`))).toEqual(served);
+  });
+
+  for (const route of ROUTES) {
+    for (const role of ALL) {
+      const allowed = route.allowed === 'public' || (Array.isArray(route.allowed) && route.allowed.includes(role));
+      it(`${route.method} ${route.route}: ${role} is ${allowed ? 'allowed' : 'refused (403)'}`, async () => {
+        if (route.allowed === 'metrics') return;
+        const { url, json } = await route.request(t);
+        const before = await t.node.context.audit.verify();
+        const answer = await send(url, { method: route.method, token: tokens.get(role) as string, ...(json !== undefined && { json }) });
+        if (allowed) {
+          expect(answer.status, answer.text).toBeLessThan(300);
+        } else {
+          expect(answer.status).toBe(403);
+          expect(answer.body.code).toBe('FW_ERR_FORBIDDEN');
+          const denials = await t.node.context.audit.list({ afterSeq: before.head?.seq ?? 0, limit: 10, action: 'access.denied' });
+          expect(denials.map((d) => d.actor)).toEqual([`operator:${role}-user`]);
+        }
+      });
+    }
+  }
+
+  it('/metrics answers only tokens with the metrics scope, whatever their role', async () => {
+    for (const role of ALL) {
+      const scraped = await send('/metrics', { token: tokens.get(`${role}+metrics`) as string });
+      expect(scraped.status).toBe(200);
+      expect(scraped.text).toContain('fleetward_http_requests_total');
+      expect(scraped.text).toContain('fleetward_audit_events_total');
+      expect((await send('/metrics', { token: tokens.get(role) as string })).body.code).toBe('FW_ERR_FORBIDDEN');
+    }
+    expect((await send('/metrics')).status).toBe(401);
+  });
+
+  it('a metrics-only token cannot use the operator API, even an admin\'s', async () => {
+    const answer = await send('/api/v1/operators', { token: tokens.get('admin+metrics') as string });
+    expect(answer.status).toBe(403);
+    expect(answer.body.code).toBe('FW_ERR_FORBIDDEN');
+  });
+
+  it('refused changes leave the store as it was', async () => {
+    const count = async () => (await t.node.context.operators.list({ includeRevoked: true })).length;
+    const before = await count();
+    for (const role of ['operator', 'auditor', 'viewer'] as const) {
+      expect((await send('/api/v1/operators', { method: 'POST', token: tokens.get(role) as string, json: { name: unique(), role: 'admin' } })).status).toBe(403);
+      expect((await send('/api/v1/operators/admin-user', { method: 'DELETE', token: tokens.get(role) as string })).status).toBe(403);
+    }
+    expect(await count()).toBe(before);
+    expect((await t.node.context.operators.get('admin-user')).revokedAt).toBeNull();
+  });
+
+  describe('authentication failures', () => {
+    function expectRefused(answer: Answer, code: string): void {
+      expect(answer.status).toBe(401);
+      expect(answer.body.code).toBe(code);
+      expect(answer.headers['www-authenticate']).toBe('Bearer realm="fleetward"');
+    }
+
+    it('missing, malformed, unknown, expired and revoked tokens are refused with their own code and audited', async () => {
+      const expiring = await t.node.context.operators.create({ name: unique(), role: 'admin', ttlDays: 1 }, { name: 'test' });
+      const revoked = await t.node.context.operators.create({ name: unique(), role: 'admin' }, { name: 'test' });
+      await t.node.context.operators.revokeToken(revoked.token.id, { name: 'test' });
+      const before = (await t.node.context.audit.verify()).head?.seq ?? 0;
+      expectRefused(await send('/api/v1/whoami'), 'FW_ERR_UNAUTHENTICATED');
+      expectRefused(await send('/api/v1/whoami', { token: 'not-a-token' }), 'FW_ERR_TOKEN_INVALID');
+      expectRefused(await send('/api/v1/whoami', { token: `fwt_${'x'.repeat(43)}` }), 'FW_ERR_TOKEN_INVALID');
+      expectRefused(await send('/api/v1/whoami', { token: revoked.token.token }), 'FW_ERR_TOKEN_REVOKED');
+      clock.advance(86_400_000 + 1);
+      expectRefused(await send('/api/v1/whoami', { token: expiring.token.token }), 'FW_ERR_TOKEN_EXPIRED');
+      const failures = await t.node.context.audit.list({ afterSeq: before, limit: 20, action: 'auth.failure' });
+      expect(failures.map((f) => (JSON.parse(f.details) as { reason: string }).reason)).toEqual(['FW_ERR_UNAUTHENTICATED', 'FW_ERR_TOKEN_INVALID', 'FW_ERR_TOKEN_INVALID', 'FW_ERR_TOKEN_REVOKED', 'FW_ERR_TOKEN_EXPIRED']);
+      expect(failures.every((f) => f.source === '127.0.0.1' && f.outcome === 'denied')).toBe(true);
+    });
+
+    it('a source that keeps failing is blocked (429, Retry-After) even with a valid token, once audited, then let back in', async () => {
+      clock.advance(3_600_000);
+      const before = (await t.node.context.audit.verify()).head?.seq ?? 0;
+      for (let i = 0; i < 5; i++) expect((await send('/api/v1/whoami', { token: `fwt_${String(i).repeat(43)}` })).status).toBe(401);
+      const blocked = await send('/api/v1/whoami', { token: tokens.get('admin') as string });
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.code).toBe('FW_ERR_AUTH_THROTTLED');
+      expect(Number(blocked.headers['retry-after'])).toBe(300);
+      for (let i = 0; i < 20; i++) await send('/api/v1/whoami', { token: 'guess' });
+      const events = await t.node.context.audit.list({ afterSeq: before, limit: 100 });
+      expect(events.filter((e) => e.action === 'auth.failure')).toHaveLength(5);
+      expect(events.filter((e) => e.action === 'auth.throttled')).toHaveLength(1);
+      // Public routes stay reachable for health checks.
+      expect((await send('/healthz')).status).toBe(200);
+      clock.advance(300_001);
+      expect((await send('/api/v1/whoami', { token: tokens.get('admin') as string })).status).toBe(200);
+    });
+  });
+
+  it('never writes a token to the log', () => {
+    expect(t.log.text.length).toBeGreaterThan(0);
+    for (const token of tokens.values()) expect(t.log.text).not.toContain(token);
+    expect(t.log.text).not.toContain(t.bootstrapToken.token);
+    expect(t.log.text).not.toContain('PRIVATE KEY');
+  });
+});

@@ -1,0 +1,133 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import type { AuditEvent } from '../../src/audit/audit-events.js';
+import { closeContext, openHome, type NodeContext } from '../../src/node.js';
+import { openStore } from '../../src/store/store.js';
+import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function freshContext(dialect: Dialect): Promise<NodeContext> {
+  const env = await testEnvironment(dialect);
+  const { context } = await openHome(env.config(), { create: true, clock: new TestClock() });
+  cleanups.push(() => env.cleanup(), () => closeContext(context));
+  return context;
+}
+
+function event(n: number): AuditEvent {
+  return { actor: `operator:o${n % 3}`, action: 'token.create', outcome: 'success', target: `token:t${n}`, source: '127.0.0.1', details: { n, nested: { b: [1, 'two'], a: null } } };
+}
+
+async function fill(context: NodeContext, count: number): Promise<void> {
+  await Promise.all(Array.from({ length: count }, (_, i) => context.audit.record(event(i))));
+}
+
+describe.each(DIALECTS)('audit trail on %s', (dialect) => {
+  it('appends in order with every event linked to the one before, and verifies', async () => {
+    const context = await freshContext(dialect);
+    const before = (await context.audit.verify()).checked;
+    await fill(context, 250);
+    const result = await context.audit.verify();
+    expect(result).toMatchObject({ ok: true, checked: before + 250, firstBreak: null });
+    const events = await context.audit.list({ afterSeq: before, limit: 1000 });
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 250 }, (_, i) => before + i + 1));
+    for (let i = 1; i < events.length; i++) expect(events[i]?.prevHash).toBe(events[i - 1]?.hash);
+    expect(JSON.parse(events[0]?.details ?? '')).toEqual({ n: 0, nested: { a: null, b: [1, 'two'] } });
+  });
+
+  it('two writers on one database (a node and the CLI) extend one chain without forking it', async () => {
+    const context = await freshContext(dialect);
+    const second = await openStore(
+      context.store.dialect === 'sqlite'
+        ? { kind: 'sqlite', file: context.layout.databaseFile }
+        : { kind: 'postgres', url: context.config.database.url as string, schema: context.config.database.schema, poolSize: 4 },
+    );
+    cleanups.push(() => second.close());
+    const other = new AuditLog(second, new TestClock());
+    await Promise.all([fill(context, 200), Promise.all(Array.from({ length: 200 }, (_, i) => other.record(event(1000 + i))))]);
+    const result = await context.audit.verify();
+    expect(result.ok).toBe(true);
+    expect(result.checked).toBeGreaterThanOrEqual(400);
+  });
+
+  it('an event out of bounds is a rejected promise (never a synchronous throw) and writes nothing', async () => {
+    const context = await freshContext(dialect);
+    const before = await context.audit.verify();
+    const oversized = context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { blob: 'x'.repeat(20_000) } });
+    await expect(oversized).rejects.toMatchObject({ code: 'FW_ERR_INTERNAL' });
+    await expect(context.audit.record({ actor: '', action: 'node.start', outcome: 'success' })).rejects.toMatchObject({ code: 'FW_ERR_INTERNAL' });
+    expect(await context.audit.verify()).toMatchObject({ ok: true, checked: before.checked });
+  });
+
+  it('an event recorded inside a transaction that rolls back leaves no trace', async () => {
+    const context = await freshContext(dialect);
+    const before = await context.audit.verify();
+    await expect(
+      context.store.db.transaction().execute(async (trx) => {
+        await context.audit.recordWithin(trx, [event(1)]);
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    expect(await context.audit.verify()).toMatchObject({ ok: true, checked: before.checked, head: before.head });
+  });
+
+  describe('tampering with rows in the database is found, naming the first bad event', () => {
+    it('a modified row', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 20);
+      await sql`update audit_events set actor = 'operator:mallory' where seq = 12`.execute(context.store.db);
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'modified', seq: 12 });
+    });
+
+    it('a modified row whose hash was recomputed by the attacker', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 20);
+      const { chainHash } = await import('../../src/audit/audit-chain.js');
+      const [row] = await context.audit.list({ afterSeq: 11, limit: 1 });
+      if (!row) throw new Error('row 12 missing');
+      const forged = { ...row, outcome: 'denied' };
+      await sql`update audit_events set outcome = 'denied', hash = ${chainHash(forged)} where seq = 12`.execute(context.store.db);
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'unlinked', seq: 13 });
+    });
+
+    it('a deleted row', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 20);
+      await sql`delete from audit_events where seq = 7`.execute(context.store.db);
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'missing', seq: 7 });
+    });
+
+    it('two rows reordered (sequence numbers swapped)', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 20);
+      await sql`update audit_events set seq = -1 where seq = 9`.execute(context.store.db);
+      await sql`update audit_events set seq = 9 where seq = 10`.execute(context.store.db);
+      await sql`update audit_events set seq = 10 where seq = -1`.execute(context.store.db);
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'modified', seq: 9 });
+    });
+
+    it('the newest rows deleted (truncation)', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 20);
+      const head = (await context.audit.verify()).head;
+      await sql`delete from audit_events where seq > ${(head?.seq ?? 0) - 3}`.execute(context.store.db);
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'truncated', seq: (head?.seq ?? 0) - 2 });
+    });
+
+    it('a forged row appended past the head', async () => {
+      const context = await freshContext(dialect);
+      await fill(context, 5);
+      const [last] = await context.audit.list({ afterSeq: (await context.audit.verify()).checked - 1, limit: 1 });
+      if (!last) throw new Error('no last row');
+      await context.store.db
+        .insertInto('audit_events')
+        .values({ seq: last.seq + 1, ts: last.ts, actor: 'node', action: 'node.start', target: null, outcome: 'success', source: null, details: '{}', prev_hash: last.hash, hash: 'f'.repeat(64) })
+        .execute();
+      expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'head-mismatch', seq: last.seq + 1 });
+    });
+  });
+});
