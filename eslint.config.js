@@ -28,4 +28,8 @@ export default tseslint.config(
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    files: ['packages/*/bin/*.js'],
+    languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
+  },
 );

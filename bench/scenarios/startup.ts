@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { missingRow, progress, row, type Row, type Scenario } from '../lib/report.js';
 
-const CLI = fileURLToPath(new URL('../../packages/server/dist/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../packages/server/bin/fleetward.js', import.meta.url));
 const RUNS = 5;
 const POLL_INTERVAL_MS = 10;
 const IDLE_MS = 3000;

@@ -86,8 +86,8 @@ describe('fleetward init', () => {
     expect(second.stdout).not.toContain('fwt_');
   });
 
-  it('refuses a world-readable data folder or key file (exit 2) and a corrupt key file (exit 1)', async () => {
-    const e = await env();
+  it.each(DIALECTS)('on %s, refuses a world-readable data folder or key file (exit 2) and a corrupt key file (exit 1)', async (dialect) => {
+    const e = await env(dialect);
     expect((await fleetward(['init'], e.env)).code).toBe(0);
     await chmod(e.home, 0o755);
     let result = await fleetward(['serve'], e.env);
@@ -223,15 +223,18 @@ describe.each(DIALECTS)('fleetward serve on %s', (dialect) => {
   });
 });
 
+/** An attacker with owner rights on the database: removes the append-only guard, then edits. */
 async function tamper(e: TestEnvironment, statement: string): Promise<void> {
   if (e.dialect === 'sqlite') {
     const db = new Database(join(e.home, 'fleetward.db'));
+    db.exec('drop trigger audit_events_no_update; drop trigger audit_events_no_delete');
     db.exec(statement);
     db.close();
     return;
   }
   const client = new pg.Client({ connectionString: e.env.FLEETWARD_DATABASE_URL, options: `-c search_path=${e.env.FLEETWARD_DATABASE_SCHEMA}` });
   await client.connect();
+  await client.query('alter table audit_events disable trigger user');
   await client.query(statement);
   await client.end();
 }

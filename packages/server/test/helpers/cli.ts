@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** The built CLI, as users run it (`npm test` builds before running the suite). */
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The `fleetward` command as users run it (`npm test` builds the code it loads first). */
+export const CLI = fileURLToPath(new URL('../../bin/fleetward.js', import.meta.url));
 
 export interface CliResult {
   readonly code: number | null;

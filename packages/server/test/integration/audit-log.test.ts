@@ -26,6 +26,15 @@ async function fill(context: NodeContext, count: number): Promise<void> {
   await Promise.all(Array.from({ length: count }, (_, i) => context.audit.record(event(i))));
 }
 
+/** What an attacker with owner rights on the database does first. */
+async function removeAppendOnlyGuard(context: NodeContext): Promise<void> {
+  if (context.store.dialect === 'sqlite') {
+    for (const trigger of ['audit_events_no_update', 'audit_events_no_delete']) await sql.raw(`drop trigger ${trigger}`).execute(context.store.db);
+  } else {
+    await sql`alter table audit_events disable trigger user`.execute(context.store.db);
+  }
+}
+
 describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   it('appends in order with every event linked to the one before, and verifies', async () => {
     const context = await freshContext(dialect);
@@ -75,10 +84,21 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     expect(await context.audit.verify()).toMatchObject({ ok: true, checked: before.checked, head: before.head });
   });
 
-  describe('tampering with rows in the database is found, naming the first bad event', () => {
+  it('the database refuses to change, delete or truncate audit events', async () => {
+    const context = await freshContext(dialect);
+    await fill(context, 3);
+    await expect(sql`update audit_events set actor = 'x' where seq = 1`.execute(context.store.db)).rejects.toThrow(/append-only/);
+    await expect(sql`delete from audit_events where seq = 2`.execute(context.store.db)).rejects.toThrow(/append-only/);
+    if (dialect === 'postgres') await expect(sql`truncate audit_events`.execute(context.store.db)).rejects.toThrow(/append-only/);
+    expect(await context.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  describe('tampering with rows by an attacker who removed the database guard is found, naming the first bad event', () => {
+
     it('a modified row', async () => {
       const context = await freshContext(dialect);
       await fill(context, 20);
+      await removeAppendOnlyGuard(context);
       await sql`update audit_events set actor = 'operator:mallory' where seq = 12`.execute(context.store.db);
       expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'modified', seq: 12 });
     });
@@ -86,6 +106,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     it('a modified row whose hash was recomputed by the attacker', async () => {
       const context = await freshContext(dialect);
       await fill(context, 20);
+      await removeAppendOnlyGuard(context);
       const { chainHash } = await import('../../src/audit/audit-chain.js');
       const [row] = await context.audit.list({ afterSeq: 11, limit: 1 });
       if (!row) throw new Error('row 12 missing');
@@ -97,6 +118,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     it('a deleted row', async () => {
       const context = await freshContext(dialect);
       await fill(context, 20);
+      await removeAppendOnlyGuard(context);
       await sql`delete from audit_events where seq = 7`.execute(context.store.db);
       expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'missing', seq: 7 });
     });
@@ -104,6 +126,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     it('two rows reordered (sequence numbers swapped)', async () => {
       const context = await freshContext(dialect);
       await fill(context, 20);
+      await removeAppendOnlyGuard(context);
       await sql`update audit_events set seq = -1 where seq = 9`.execute(context.store.db);
       await sql`update audit_events set seq = 9 where seq = 10`.execute(context.store.db);
       await sql`update audit_events set seq = 10 where seq = -1`.execute(context.store.db);
@@ -113,6 +136,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     it('the newest rows deleted (truncation)', async () => {
       const context = await freshContext(dialect);
       await fill(context, 20);
+      await removeAppendOnlyGuard(context);
       const head = (await context.audit.verify()).head;
       await sql`delete from audit_events where seq > ${(head?.seq ?? 0) - 3}`.execute(context.store.db);
       expect((await context.audit.verify()).firstBreak).toMatchObject({ kind: 'truncated', seq: (head?.seq ?? 0) - 2 });
@@ -121,6 +145,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     it('a forged row appended past the head', async () => {
       const context = await freshContext(dialect);
       await fill(context, 5);
+      await removeAppendOnlyGuard(context);
       const [last] = await context.audit.list({ afterSeq: (await context.audit.verify()).checked - 1, limit: 1 });
       if (!last) throw new Error('no last row');
       await context.store.db

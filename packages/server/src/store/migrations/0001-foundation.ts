@@ -1,6 +1,23 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import type { StoreDialect } from '../store.js';
 
+/**
+ * Makes the database itself refuse to change or remove rows of a table: an application bug or a
+ * stray SQL session cannot rewrite history, and an attacker must first remove the guard (which
+ * the hash chain then still exposes).
+ */
+async function appendOnly(db: Kysely<unknown>, dialect: StoreDialect, table: 'audit_events'): Promise<void> {
+  if (dialect === 'sqlite') {
+    for (const operation of ['update', 'delete']) {
+      await sql.raw(`create trigger ${table}_no_${operation} before ${operation} on ${table} begin select raise(abort, '${table} is append-only'); end`).execute(db);
+    }
+    return;
+  }
+  await sql.raw(`create function ${table}_append_only() returns trigger language plpgsql as $$ begin raise exception '${table} is append-only'; end $$`).execute(db);
+  await sql.raw(`create trigger ${table}_no_change before update or delete on ${table} for each row execute function ${table}_append_only()`).execute(db);
+  await sql.raw(`create trigger ${table}_no_truncate before truncate on ${table} for each statement execute function ${table}_append_only()`).execute(db);
+}
+
 export function foundation(dialect: StoreDialect): Migration {
   // SQLite's rowid alias needs exactly INTEGER PRIMARY KEY; PostgreSQL needs a 64-bit column.
   const int64 = dialect === 'sqlite' ? 'integer' : 'bigint';
@@ -41,6 +58,7 @@ export function foundation(dialect: StoreDialect): Migration {
         .addColumn('hash', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('audit_events_action_ts').on('audit_events').columns(['action', 'ts']).execute();
+      await appendOnly(db, dialect, 'audit_events');
       await db.schema
         .createTable('audit_head')
         .addColumn('id', 'integer', (c) => c.primaryKey())

@@ -2,7 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../store.js';
 import { foundation } from './0001-foundation.js';
 
-/** Every migration, in order. One set for both dialects; a migration may branch on column types only. */
+/** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [['0001_foundation', foundation]];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
