@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, realpath, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FleetwardError } from '@fleetward/protocol';
 
 /** Where each thing lives inside the data folder (`FLEETWARD_HOME`). */
@@ -99,6 +99,14 @@ async function writeAtomically(path: string, data: string | Uint8Array, mode: nu
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  }
+  // The rename is durable only once the folder is: without this, a power cut could lose kek.json
+  // after the database already holds keys sealed with it.
+  const folder = await open(dirname(path), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
   }
 }
 

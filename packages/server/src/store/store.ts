@@ -1,4 +1,4 @@
-import { chmod } from 'node:fs/promises';
+import { chmod, open } from 'node:fs/promises';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
@@ -81,6 +81,10 @@ class NonBlockingSqliteDialect extends SqliteDialect {
 }
 
 async function openSqlite(file: string): Promise<Store> {
+  // Created 0600 before SQLite opens it (its -wal and -shm files take the same mode), and
+  // tightened if it already existed with a looser one.
+  await (await open(file, 'a', 0o600)).close();
+  await chmod(file, 0o600);
   let database: SqliteDatabase.Database;
   try {
     database = new SqliteDatabase(file);
@@ -93,7 +97,6 @@ async function openSqlite(file: string): Promise<Store> {
   } catch (error) {
     throw new FleetwardError('FW_ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${file}: ${(error as Error).message}`, { location: file }, { cause: error });
   }
-  await chmod(file, 0o600);
   const db = new Kysely<Tables>({ dialect: new NonBlockingSqliteDialect(database) });
   return {
     db,

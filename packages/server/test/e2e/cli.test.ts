@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,6 +8,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fleetward, serve, type RunningServe } from '../helpers/cli.js';
 import { DIALECTS, testEnvironment, type TestEnvironment } from '../helpers/environment.js';
+import { closedPort } from '../helpers/refusals.js';
 
 const execute = promisify(execFile);
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -241,10 +241,7 @@ async function tamper(e: TestEnvironment, statement: string): Promise<void> {
 
 describe('fleetward serve with PostgreSQL unreachable', () => {
   it('stops with FW_ERR_STORE_UNAVAILABLE (exit 1), naming the server but not the password', async () => {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = await closedPort();
     const e = await env('sqlite', { FLEETWARD_DATABASE_URL: `postgres://fleet:hunter2@127.0.0.1:${port}/fleet` });
     const result = await fleetward(['serve'], e.env);
     expect(result.code).toBe(1);

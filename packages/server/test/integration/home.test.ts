@@ -4,19 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FleetwardError } from '@fleetward/protocol';
 import { checkPrivate, ensureHome, homeLayout, readPrivateFile, writePrivateFile } from '../../src/config/home.js';
+import { refusalCode } from '../helpers/refusals.js';
 
 async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'fw-home-'));
-}
-
-async function code(run: Promise<unknown>): Promise<string> {
-  try {
-    await run;
-  } catch (error) {
-    if (error instanceof FleetwardError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('data folder', () => {
@@ -45,7 +36,7 @@ describe('data folder', () => {
     await symlink(real, join(base, 'link'));
     await expect(ensureHome(homeLayout(join(base, 'link')))).resolves.toBeUndefined();
     await chmod(real, 0o755);
-    expect(await code(ensureHome(homeLayout(join(base, 'link'))))).toBe('FW_ERR_HOME_INSECURE');
+    expect(await refusalCode(ensureHome(homeLayout(join(base, 'link'))))).toBe('FW_ERR_HOME_INSECURE');
   });
 
   it('writes secrets 0600, atomically, leaving no temporary file behind', async () => {
@@ -62,10 +53,10 @@ describe('data folder', () => {
     const root = await scratch();
     const file = join(root, 'kek.json');
     await writeFile(file, '{}', { mode: 0o644 });
-    expect(await code(readPrivateFile(file, 'key file'))).toBe('FW_ERR_HOME_INSECURE');
+    expect(await refusalCode(readPrivateFile(file, 'key file'))).toBe('FW_ERR_HOME_INSECURE');
     await chmod(file, 0o600);
     await symlink(file, join(root, 'link.json'));
-    expect(await code(checkPrivate(join(root, 'link.json'), 'key file'))).toBe('FW_ERR_HOME_INSECURE');
-    expect(await code(checkPrivate(join(root, 'missing'), 'key file'))).toBe('FW_ERR_HOME_NOT_INITIALIZED');
+    expect(await refusalCode(checkPrivate(join(root, 'link.json'), 'key file'))).toBe('FW_ERR_HOME_INSECURE');
+    expect(await refusalCode(checkPrivate(join(root, 'missing'), 'key file'))).toBe('FW_ERR_HOME_NOT_INITIALIZED');
   });
 });

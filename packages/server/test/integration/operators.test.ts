@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FleetwardError } from '@fleetward/protocol';
 import { hashToken } from '../../src/access/api-tokens.js';
 import { closeContext, openHome, type NodeContext } from '../../src/node.js';
 import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
+import { refusalCode } from '../helpers/refusals.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -19,16 +19,6 @@ async function fresh(dialect: Dialect, clock = new TestClock()): Promise<{ conte
   return { context, bootstrap: report.bootstrapToken.token };
 }
 
-async function refusal(run: Promise<unknown>): Promise<string> {
-  try {
-    await run;
-  } catch (error) {
-    if (error instanceof FleetwardError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
-
 async function counts(context: NodeContext) {
   const operators = await context.store.db.selectFrom('operators').select('id').execute();
   const tokens = await context.store.db.selectFrom('api_tokens').select('id').execute();
@@ -43,7 +33,7 @@ describe.each(DIALECTS)('operators and API tokens on %s', (dialect) => {
     expect(principal).toMatchObject({ operator: 'bootstrap', role: 'admin', scopes: ['api', 'metrics'] });
     expect(await context.operators.bootstrap(24)).toBeNull();
     clock.advance(24 * 3_600_000);
-    expect(await refusal(context.operators.authenticate(bootstrap))).toBe('FW_ERR_TOKEN_EXPIRED');
+    expect(await refusalCode(context.operators.authenticate(bootstrap))).toBe('FW_ERR_TOKEN_EXPIRED');
   });
 
   it('stores only the SHA-256 of each token, never the token', async () => {
@@ -62,10 +52,10 @@ describe.each(DIALECTS)('operators and API tokens on %s', (dialect) => {
     const second = await context.operators.issueToken('alice', { scopes: ['metrics'] }, admin);
     expect((await context.operators.list()).map((o) => o.name)).toEqual(['alice', 'bootstrap']);
     await context.operators.revokeToken(token.id, admin);
-    expect(await refusal(context.operators.authenticate(token.token))).toBe('FW_ERR_TOKEN_REVOKED');
+    expect(await refusalCode(context.operators.authenticate(token.token))).toBe('FW_ERR_TOKEN_REVOKED');
     expect(await context.operators.authenticate(second.token)).toMatchObject({ operator: 'alice', scopes: ['metrics'] });
     await context.operators.revoke('alice', admin);
-    expect(await refusal(context.operators.authenticate(second.token))).toBe('FW_ERR_TOKEN_REVOKED');
+    expect(await refusalCode(context.operators.authenticate(second.token))).toBe('FW_ERR_TOKEN_REVOKED');
     expect((await context.operators.list()).map((o) => o.name)).toEqual(['bootstrap']);
     expect((await context.operators.list({ includeRevoked: true })).map((o) => o.name)).toEqual(['alice', 'bootstrap']);
     const actions = (await context.audit.list({ limit: 100, actor: admin.name })).map((e) => `${e.action} ${e.target}`);
@@ -76,31 +66,31 @@ describe.each(DIALECTS)('operators and API tokens on %s', (dialect) => {
     const { context } = await fresh(dialect);
     await context.operators.create({ name: 'alice', role: 'viewer' }, admin);
     const before = await counts(context);
-    expect(await refusal(context.operators.create({ name: 'alice', role: 'admin' }, admin))).toBe('FW_ERR_CONFLICT');
+    expect(await refusalCode(context.operators.create({ name: 'alice', role: 'admin' }, admin))).toBe('FW_ERR_CONFLICT');
     for (const name of ['', 'Alice', '-x', 'a b', 'x'.repeat(65), 'ümlaut']) {
-      expect(await refusal(context.operators.create({ name, role: 'viewer' }, admin))).toBe('FW_ERR_VALIDATION');
+      expect(await refusalCode(context.operators.create({ name, role: 'viewer' }, admin))).toBe('FW_ERR_VALIDATION');
     }
-    expect(await refusal(context.operators.create({ name: 'bob', role: 'viewer', ttlDays: 0 }, admin))).toBe('FW_ERR_VALIDATION');
-    expect(await refusal(context.operators.create({ name: 'bob', role: 'viewer', ttlDays: 366 }, admin))).toBe('FW_ERR_VALIDATION');
-    expect(await refusal(context.operators.create({ name: 'bob', role: 'viewer', scopes: [] }, admin))).toBe('FW_ERR_VALIDATION');
-    expect(await refusal(context.operators.issueToken('nobody', {}, admin))).toBe('FW_ERR_NOT_FOUND');
-    expect(await refusal(context.operators.revoke('nobody', admin))).toBe('FW_ERR_NOT_FOUND');
-    expect(await refusal(context.operators.revokeToken('tok_0000000000000000', admin))).toBe('FW_ERR_NOT_FOUND');
+    expect(await refusalCode(context.operators.create({ name: 'bob', role: 'viewer', ttlDays: 0 }, admin))).toBe('FW_ERR_VALIDATION');
+    expect(await refusalCode(context.operators.create({ name: 'bob', role: 'viewer', ttlDays: 366 }, admin))).toBe('FW_ERR_VALIDATION');
+    expect(await refusalCode(context.operators.create({ name: 'bob', role: 'viewer', scopes: [] }, admin))).toBe('FW_ERR_VALIDATION');
+    expect(await refusalCode(context.operators.issueToken('nobody', {}, admin))).toBe('FW_ERR_NOT_FOUND');
+    expect(await refusalCode(context.operators.revoke('nobody', admin))).toBe('FW_ERR_NOT_FOUND');
+    expect(await refusalCode(context.operators.revokeToken('tok_0000000000000000', admin))).toBe('FW_ERR_NOT_FOUND');
     expect(await counts(context)).toEqual(before);
   });
 
   it('the last active admin cannot be revoked (nobody could administer the node any more)', async () => {
     const { context } = await fresh(dialect);
-    expect(await refusal(context.operators.revoke('bootstrap', admin))).toBe('FW_ERR_CONFLICT');
+    expect(await refusalCode(context.operators.revoke('bootstrap', admin))).toBe('FW_ERR_CONFLICT');
     await context.operators.create({ name: 'alice', role: 'admin' }, admin);
     await context.operators.revoke('bootstrap', admin);
-    expect(await refusal(context.operators.revoke('alice', admin))).toBe('FW_ERR_CONFLICT');
+    expect(await refusalCode(context.operators.revoke('alice', admin))).toBe('FW_ERR_CONFLICT');
   });
 
   it('refuses malformed and unknown tokens before and after the lookup', async () => {
     const { context, bootstrap } = await fresh(dialect);
     for (const token of ['', 'fwt_short', `${bootstrap}x`, bootstrap.replace('fwt_', 'fwx_'), `fwt_${'A'.repeat(43)}`]) {
-      expect(await refusal(context.operators.authenticate(token))).toBe('FW_ERR_TOKEN_INVALID');
+      expect(await refusalCode(context.operators.authenticate(token))).toBe('FW_ERR_TOKEN_INVALID');
     }
   });
 

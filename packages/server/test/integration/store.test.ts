@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import Database from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { homeLayout } from '../../src/config/home.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/store.js';
 import { TEST_DATABASE_URL } from '../helpers/database-url.js';
 import { DIALECTS, testEnvironment, type TestEnvironment } from '../helpers/environment.js';
+import { closedPort } from '../helpers/refusals.js';
 import { openHome, closeContext } from '../../src/node.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -70,10 +70,7 @@ describe('store on SQLite', () => {
 
 describe('store on PostgreSQL', () => {
   it('an unreachable server is a clear FW_ERR_STORE_UNAVAILABLE naming where, without the password', async () => {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const port = await closedPort();
     const error = await openStore({ kind: 'postgres', url: `postgres://fleet:hunter2@127.0.0.1:${port}/fleet`, schema: 'public', poolSize: 1 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FleetwardError);
     expect((error as FleetwardError).code).toBe('FW_ERR_STORE_UNAVAILABLE');

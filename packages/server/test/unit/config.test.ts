@@ -3,25 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FleetwardError } from '@fleetward/protocol';
 import { loadConfig, redactedConfig } from '../../src/config/load-config.js';
 import { flattenSettings } from '../../src/config/settings.js';
+import { refusalOf } from '../helpers/refusals.js';
 
 async function homeWithFile(content: string): Promise<string> {
   const home = join(await mkdtemp(join(tmpdir(), 'fw-config-')), 'home');
   await mkdir(home, { mode: 0o700 });
   await writeFile(join(home, 'fleetward.json'), content);
   return home;
-}
-
-function configError(run: () => unknown): FleetwardError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof FleetwardError) return error;
-    throw error;
-  }
-  throw new Error('expected the configuration to be refused');
 }
 
 describe('configuration', () => {
@@ -49,7 +39,7 @@ describe('configuration', () => {
   });
 
   it('an invalid value is refused naming the key, the value, its source and what is expected (exit 2)', () => {
-    const error = configError(() => loadConfig({ env: { FLEETWARD_API_PORT: '84x3' } }));
+    const error = refusalOf(() => loadConfig({ env: { FLEETWARD_API_PORT: '84x3' } }));
     expect(error.code).toBe('FW_ERR_CONFIG_INVALID');
     expect(error.spec.exit).toBe(2);
     expect(error.details.problems).toEqual([{ key: 'api.port', value: '84x3', source: 'env FLEETWARD_API_PORT', expected: 'an integer port between 0 and 65535' }]);
@@ -57,22 +47,22 @@ describe('configuration', () => {
   });
 
   it('reports every problem at once', () => {
-    const error = configError(() => loadConfig({ env: { FLEETWARD_API_PORT: '70000', FLEETWARD_TLS_MIN_VERSION: 'TLSv1.0', FLEETWARD_HOST: 'bad host!' } }));
+    const error = refusalOf(() => loadConfig({ env: { FLEETWARD_API_PORT: '70000', FLEETWARD_TLS_MIN_VERSION: 'TLSv1.0', FLEETWARD_HOST: 'bad host!' } }));
     expect((error.details.problems as { key: string }[]).map((p) => p.key).sort()).toEqual(['api.port', 'host', 'tls.minVersion']);
   });
 
   it('cannot be configured below TLS 1.2', () => {
     for (const version of ['TLSv1', 'TLSv1.1', 'SSLv3']) {
-      expect(configError(() => loadConfig({ env: { FLEETWARD_TLS_MIN_VERSION: version } })).code).toBe('FW_ERR_CONFIG_INVALID');
+      expect(refusalOf(() => loadConfig({ env: { FLEETWARD_TLS_MIN_VERSION: version } })).code).toBe('FW_ERR_CONFIG_INVALID');
     }
     expect(loadConfig({ env: { FLEETWARD_TLS_MIN_VERSION: 'TLSv1.3' } }).config.tls.minVersion).toBe('TLSv1.3');
   });
 
   it('refuses unknown keys in the file and unknown FLEETWARD_ variables (a typo must not pass silently)', async () => {
     const home = await homeWithFile(JSON.stringify({ api: { prot: 1 } }));
-    const fileError = configError(() => loadConfig({ env: { FLEETWARD_HOME: home } }));
+    const fileError = refusalOf(() => loadConfig({ env: { FLEETWARD_HOME: home } }));
     expect(fileError.details.problems).toMatchObject([{ key: 'api.prot' }]);
-    const envError = configError(() => loadConfig({ env: { FLEETWARD_API_PROT: '1' } }));
+    const envError = refusalOf(() => loadConfig({ env: { FLEETWARD_API_PROT: '1' } }));
     expect(envError.details.problems).toMatchObject([{ key: 'FLEETWARD_API_PROT' }]);
     // Variables the CLI client reads are not configuration, and not refused.
     expect(() => loadConfig({ env: { FLEETWARD_URL: 'https://x', FLEETWARD_TOKEN: 't', FLEETWARD_CA_FILE: '/x' } })).not.toThrow();
@@ -81,7 +71,7 @@ describe('configuration', () => {
   it('refuses a config file that is not JSON, not an object, has wrong types, or sets the data folder', async () => {
     for (const content of ['{ "api": ', '[1,2]', JSON.stringify({ api: { port: '8443' } }), JSON.stringify({ home: '/elsewhere' }), JSON.stringify({ tls: { hostnames: [1] } })]) {
       const home = await homeWithFile(content);
-      expect(configError(() => loadConfig({ env: { FLEETWARD_HOME: home } })).code).toBe('FW_ERR_CONFIG_INVALID');
+      expect(refusalOf(() => loadConfig({ env: { FLEETWARD_HOME: home } })).code).toBe('FW_ERR_CONFIG_INVALID');
     }
   });
 
@@ -89,12 +79,12 @@ describe('configuration', () => {
     expect(loadConfig({ env: { FLEETWARD_TLS_HOSTNAMES: 'Fleet.Example.com, 10.0.0.5,0:0:0:0:0:0:0:1' } }).config.tls.hostnames).toEqual(['fleet.example.com', '10.0.0.5', '::1']);
     const home = await homeWithFile(JSON.stringify({ tls: { hostnames: ['a.example', '192.0.2.1'] } }));
     expect(loadConfig({ env: { FLEETWARD_HOME: home } }).config.tls.hostnames).toEqual(['a.example', '192.0.2.1']);
-    expect(configError(() => loadConfig({ env: { FLEETWARD_TLS_HOSTNAMES: 'ok.example,not a host' } })).code).toBe('FW_ERR_CONFIG_INVALID');
+    expect(refusalOf(() => loadConfig({ env: { FLEETWARD_TLS_HOSTNAMES: 'ok.example,not a host' } })).code).toBe('FW_ERR_CONFIG_INVALID');
   });
 
   it('accepts only postgres URLs for the database, and never prints the password', () => {
-    expect(configError(() => loadConfig({ env: { FLEETWARD_DATABASE_URL: 'mysql://u:p@h/db' } })).code).toBe('FW_ERR_CONFIG_INVALID');
-    const invalid = configError(() => loadConfig({ env: { FLEETWARD_DATABASE_URL: 'https://u:hunter2@h/db' } }));
+    expect(refusalOf(() => loadConfig({ env: { FLEETWARD_DATABASE_URL: 'mysql://u:p@h/db' } })).code).toBe('FW_ERR_CONFIG_INVALID');
+    const invalid = refusalOf(() => loadConfig({ env: { FLEETWARD_DATABASE_URL: 'https://u:hunter2@h/db' } }));
     expect(invalid.message).not.toContain('hunter2');
     const { config } = loadConfig({ env: { FLEETWARD_DATABASE_URL: 'postgres://fleet:hunter2@db.internal:5432/fleet' } });
     expect(config.database.url).toBe('postgres://fleet:hunter2@db.internal:5432/fleet');

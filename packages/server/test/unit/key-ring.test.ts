@@ -1,19 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FleetwardError } from '@fleetward/protocol';
 import { KeyRing } from '../../src/identity/key-ring.js';
+import { refusalOf } from '../helpers/refusals.js';
 
 const now = new Date('2026-11-25T12:00:00Z');
-
-function refusal(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof FleetwardError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('key ring (sealing keys at rest)', () => {
   it('seals with AES-256-GCM under a key id and opens again (property)', () => {
@@ -44,11 +34,11 @@ describe('key ring (sealing keys at rest)', () => {
     const body = Buffer.from(parts[3] as string, 'base64url');
     body[0] = (body[0] as number) ^ 0x01;
     const flipped = [...parts.slice(0, 3), body.toString('base64url')].join('.');
-    expect(refusal(() => ring.open(flipped, 'ca:root'))).toBe('FW_ERR_KEY_UNREADABLE');
-    expect(refusal(() => ring.open(sealed.slice(0, 30), 'ca:root'))).toBe('FW_ERR_KEY_UNREADABLE');
-    expect(refusal(() => ring.open(sealed, 'ca:issuing'))).toBe('FW_ERR_KEY_UNREADABLE');
-    expect(refusal(() => KeyRing.generate(now).open(sealed, 'ca:root'))).toBe('FW_ERR_KEY_UNREADABLE');
-    expect(refusal(() => ring.open('not sealed at all', 'ca:root'))).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => ring.open(flipped, 'ca:root')).code).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => ring.open(sealed.slice(0, 30), 'ca:root')).code).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => ring.open(sealed, 'ca:issuing')).code).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => KeyRing.generate(now).open(sealed, 'ca:root')).code).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => ring.open('not sealed at all', 'ca:root')).code).toBe('FW_ERR_KEY_UNREADABLE');
   });
 
   it('rotation: a new active key seals, old secrets still open until re-sealed, then the old key can go', () => {
@@ -62,7 +52,7 @@ describe('key ring (sealing keys at rest)', () => {
     const trimmed = rotated.withoutRetiredKeys();
     expect(trimmed.keyIds).toEqual([rotated.activeId]);
     expect(trimmed.open(resealed, 'tls:server').toString()).toBe('k');
-    expect(refusal(() => trimmed.open(old, 'tls:server'))).toBe('FW_ERR_KEY_UNREADABLE');
+    expect(refusalOf(() => trimmed.open(old, 'tls:server')).code).toBe('FW_ERR_KEY_UNREADABLE');
   });
 
   it('round-trips through its file form and refuses a corrupt file', () => {
@@ -72,7 +62,7 @@ describe('key ring (sealing keys at rest)', () => {
     expect(restored.keyIds).toEqual(ring.keyIds);
     const document = ring.toJSON();
     for (const corrupt of [null, {}, { ...document, version: 2 }, { ...document, active: 'ffffffffffffffff' }, { ...document, keys: [] }, { ...document, keys: [{ ...document.keys[0], key: 'c2hvcnQ=' }] }]) {
-      expect(refusal(() => KeyRing.fromJSON(corrupt, 'kek.json'))).toBe('FW_ERR_KEY_UNREADABLE');
+      expect(refusalOf(() => KeyRing.fromJSON(corrupt, 'kek.json')).code).toBe('FW_ERR_KEY_UNREADABLE');
     }
   });
 });

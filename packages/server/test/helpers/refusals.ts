@@ -1,0 +1,33 @@
+import { createServer } from 'node:net';
+import { FleetwardError } from '@fleetward/protocol';
+
+/** The stable code a refused operation fails with; fails the test if it was not refused. */
+export async function refusalCode(operation: Promise<unknown>): Promise<string> {
+  try {
+    await operation;
+  } catch (error) {
+    if (error instanceof FleetwardError) return error.code;
+    throw error;
+  }
+  throw new Error('expected the operation to be refused');
+}
+
+/** The FleetwardError a synchronous operation fails with; fails the test if it did not. */
+export function refusalOf(operation: () => unknown): FleetwardError {
+  try {
+    operation();
+  } catch (error) {
+    if (error instanceof FleetwardError) return error;
+    throw error;
+  }
+  throw new Error('expected the operation to be refused');
+}
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
