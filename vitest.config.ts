@@ -6,6 +6,7 @@ export default defineConfig({
     // Tests run against the sources of sibling workspaces, not their build output.
     alias: {
       '@fleetward/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
+      '@fleetward/broker': fileURLToPath(new URL('./packages/broker/src/index.ts', import.meta.url)),
     },
   },
   test: {
