@@ -18,3 +18,8 @@ export function canonicalJson(value: JsonValue): string {
     .sort();
   return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key] as JsonValue)}`).join(',')}}`;
 }
+
+/** A value that came from JSON.parse (a validated request body) is JSON; this says so to the compiler. */
+export function fromParsedJson(value: Readonly<Record<string, unknown>>): Readonly<Record<string, JsonValue>> {
+  return value as Readonly<Record<string, JsonValue>>;
+}

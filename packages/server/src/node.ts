@@ -3,7 +3,8 @@ import { userInfo } from 'node:os';
 import { FleetwardError } from '@fleetward/protocol';
 import { pino } from 'pino';
 import { FailureThrottle } from './access/auth-throttle.js';
-import { Operators, type Actor, type IssuedToken } from './access/operators.js';
+import { Operators, type IssuedToken } from './access/operators.js';
+import { actorFields, type Actor } from './audit/audit-events.js';
 import { buildApi } from './api/app.js';
 import type { Readiness } from './api/routes/health.js';
 import type { Api } from './api/types.js';
@@ -11,10 +12,18 @@ import { AuditLog } from './audit/audit-log.js';
 import { systemClock, type Clock } from './clock.js';
 import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
 import { redactedConfig } from './config/load-config.js';
-import { apiUrl, type Config } from './config/settings.js';
+import { apiUrl, pkiBaseUrl, type Config } from './config/settings.js';
 import { serverTlsOptions } from './gateway/tls-policy.js';
 import { sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
-import { ensureCaHierarchy, loadCaHierarchy, type CaHierarchy } from './identity/ca-hierarchy.js';
+import { ensureCaHierarchy, type CaHierarchy } from './identity/ca-hierarchy.js';
+import { CertificateAuthorities } from './identity/certificate-authorities.js';
+import { Certificates } from './identity/certificates.js';
+import { CrlPublisher } from './identity/crl-publisher.js';
+import { IdentityEvents } from './identity/events.js';
+import { OcspResponder } from './identity/ocsp-responder.js';
+import { Groups } from './identity/registry/groups.js';
+import { ThingTypes } from './identity/registry/thing-types.js';
+import { Things } from './identity/registry/things.js';
 import { KeyRing } from './identity/key-ring.js';
 import { loadKeyRing, saveKeyRing } from './identity/key-ring-file.js';
 import { notAfterOf } from './identity/keys.js';
@@ -23,6 +32,18 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type NodeMetrics } from './observability/metrics.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
 import { VERSION } from './version.js';
+
+/** Rule 1: the registry, the CAs and the certificates they issue. */
+export interface IdentityServices {
+  readonly events: IdentityEvents;
+  readonly cas: CertificateAuthorities;
+  readonly thingTypes: ThingTypes;
+  readonly groups: Groups;
+  readonly things: Things;
+  readonly certificates: Certificates;
+  readonly crl: CrlPublisher;
+  readonly ocsp: OcspResponder;
+}
 
 /** Everything a node or a local CLI command works with, opened from one data folder. */
 export interface NodeContext {
@@ -35,6 +56,7 @@ export interface NodeContext {
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
   readonly operators: Operators;
+  readonly identity: IdentityServices;
 }
 
 export interface OpenOptions {
@@ -70,7 +92,8 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const metrics = createMetrics();
     const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
     const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
-    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators };
+    const identity = identityServices({ config, store, audit, clock, keyRing, logger });
+    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity };
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
     if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
@@ -81,6 +104,20 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     await store.close();
     throw error;
   }
+}
+
+function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger }): IdentityServices {
+  const { config, store, audit, clock, keyRing, logger } = deps;
+  const events = new IdentityEvents((error) => logger.error({ err: error }, 'an identity event listener failed'));
+  const cas = new CertificateAuthorities(store, keyRing, pkiBaseUrl(config));
+  const thingTypes = new ThingTypes({ store, audit, clock });
+  const groups = new Groups({ store, audit, clock });
+  const things = new Things({ store, audit, clock, groups, events });
+  const certificates = new Certificates({ store, audit, clock, events, things, issuing: () => cas.issuing(), config: config.pki });
+  const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
+  const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
+  events.on('certificatesRevoked', () => crl.invalidate());
+  return { events, cas, thingTypes, groups, things, certificates, crl, ocsp };
 }
 
 function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {
@@ -101,6 +138,7 @@ export async function openLocal(config: Config): Promise<NodeContext> {
 }
 
 export async function closeContext(context: NodeContext): Promise<void> {
+  await context.identity.certificates.flush();
   await context.audit.flush();
   await context.store.close();
 }
@@ -119,8 +157,8 @@ export interface FleetwardNode {
 }
 
 export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
-  const { config, layout, store, keyRing, clock } = context;
-  const hierarchy = await loadCaHierarchy(store, keyRing);
+  const { config, layout, store, clock } = context;
+  const hierarchy = await context.identity.cas.hierarchy();
   const server = await prepareTls(context, hierarchy);
   const throttle = new FailureThrottle({ limit: config.auth.failureLimit, windowMs: config.auth.failureWindowSeconds * 1000 });
 
@@ -135,7 +173,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   };
 
   const api = await buildApi(
-    { operators: context.operators, audit: context.audit, throttle, metrics: context.metrics, logger: context.logger, clock, readiness, redactedConfig: redactedConfig(config) },
+    { operators: context.operators, ...context.identity, audit: context.audit, throttle, metrics: context.metrics, logger: context.logger, clock, readiness, redactedConfig: redactedConfig(config) },
     { tls: serverTlsOptions(server, config.tls.minVersion), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
   );
 
@@ -195,7 +233,7 @@ async function prepareTls(context: NodeContext, hierarchy: CaHierarchy): Promise
 export async function initialize(config: Config, options: Omit<OpenOptions, 'create'> = {}): Promise<InitReport & { caFile: string }> {
   const { context, report } = await openHome(config, { ...options, create: true });
   try {
-    await prepareTls(context, await loadCaHierarchy(context.store, context.keyRing));
+    await prepareTls(context, await context.identity.cas.hierarchy());
     return { ...report, caFile: context.layout.caFile };
   } finally {
     await closeContext(context);
@@ -219,7 +257,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
       resealed += 1;
     }
     await audit.recordWithin(trx, [
-      { actor: actor.name, action: 'kek.rotate', outcome: 'success', ...(actor.source !== undefined && { source: actor.source }), details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
+      { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);
   });
   if (sealedServerKey !== null) {

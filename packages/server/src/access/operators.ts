@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
+import { actorFields, type Actor } from '../audit/audit-events.js';
 import type { Clock } from '../clock.js';
 import { lockForTransaction } from '../store/locks.js';
 import type { Store } from '../store/store.js';
@@ -13,12 +14,6 @@ const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const LAST_USED_RESOLUTION_MS = 60_000;
 export const MAX_TOKEN_TTL_DAYS = 365;
 export const BOOTSTRAP_OPERATOR = 'bootstrap';
-
-/** Who performs an action: `operator:<name>`, `local:<os user>` (CLI on the data folder) or `node`. */
-export interface Actor {
-  readonly name: string;
-  readonly source?: string;
-}
 
 export interface TokenSummary {
   readonly id: string;
@@ -83,7 +78,7 @@ export class Operators {
       const id = randomUUID();
       await trx.insertInto('operators').values({ id, name, role: request.role, created_at: this.#now(), created_by: actor.name, revoked_at: null }).execute();
       await this.#deps.audit.recordWithin(trx, [
-        { actor: actor.name, action: 'operator.create', outcome: 'success', target: `operator:${name}`, ...sourceOf(actor), details: { role: request.role } },
+        { ...actorFields(actor), action: 'operator.create', outcome: 'success', target: `operator:${name}`, details: { role: request.role } },
       ]);
       return this.#insertToken(trx, id, name, grant, actor);
     });
@@ -144,7 +139,7 @@ export class Operators {
       const now = this.#now();
       await trx.updateTable('operators').set({ revoked_at: now }).where('id', '=', operator.id).execute();
       await trx.updateTable('api_tokens').set({ revoked_at: now }).where('operator_id', '=', operator.id).where('revoked_at', 'is', null).execute();
-      await this.#deps.audit.recordWithin(trx, [{ actor: actor.name, action: 'operator.revoke', outcome: 'success', target: `operator:${operator.name}`, ...sourceOf(actor) }]);
+      await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'operator.revoke', outcome: 'success', target: `operator:${operator.name}` }]);
     });
     return this.get(name);
   }
@@ -156,7 +151,7 @@ export class Operators {
       if (row.revoked_at !== null) throw new FleetwardError('FW_ERR_CONFLICT', `token ${tokenId} is already revoked`, { token: tokenId });
       const now = this.#now();
       await trx.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', tokenId).execute();
-      await this.#deps.audit.recordWithin(trx, [{ actor: actor.name, action: 'token.revoke', outcome: 'success', target: `token:${tokenId}`, ...sourceOf(actor) }]);
+      await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'token.revoke', outcome: 'success', target: `token:${tokenId}` }]);
       return toTokenSummary({ ...row, revoked_at: now });
     });
   }
@@ -192,7 +187,7 @@ export class Operators {
       .values({ id, operator_id: operatorId, token_hash: hash, scopes: JSON.stringify(scopes), created_at: now.toISOString(), expires_at: expiresAt, revoked_at: null, last_used_at: null })
       .execute();
     await this.#deps.audit.recordWithin(trx, [
-      { actor: actor.name, action: 'token.create', outcome: 'success', target: `token:${id}`, ...sourceOf(actor), details: { operator: operatorName, scopes, expiresAt } },
+      { ...actorFields(actor), action: 'token.create', outcome: 'success', target: `token:${id}`, details: { operator: operatorName, scopes, expiresAt } },
     ]);
     return { id, token, scopes, expiresAt };
   }
@@ -244,8 +239,4 @@ function toTokenSummary(row: Tables['api_tokens']): TokenSummary {
 function parseScopes(text: string): TokenScope[] {
   const parsed: unknown = JSON.parse(text);
   return Array.isArray(parsed) ? parsed.filter((s): s is TokenScope => (TOKEN_SCOPES as readonly unknown[]).includes(s)) : [];
-}
-
-function sourceOf(actor: Actor): { source?: string } {
-  return actor.source === undefined ? {} : { source: actor.source };
 }

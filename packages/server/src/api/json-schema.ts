@@ -29,7 +29,7 @@ export const literal = <const V extends string>(value: V): Schema<V> => schema({
 export const oneOf = <const V extends string>(values: readonly V[], options: Options = {}): Schema<V> => schema({ enum: values, ...options });
 export const nullable = <T>(inner: Schema<T>): Schema<T | null> => schema({ anyOf: [inner, { type: 'null' }] });
 export const array = <T>(items: Schema<T>, options: Options = {}): Schema<readonly T[]> => schema({ type: 'array', items, ...options });
-export const record = <T>(values: Schema<T>): Schema<Readonly<Record<string, T>>> => schema({ type: 'object', additionalProperties: values });
+export const record = <T>(values: Schema<T>, options: Options = {}): Schema<Readonly<Record<string, T>>> => schema({ type: 'object', additionalProperties: values, ...options });
 export const unknown = (): Schema<unknown> => schema({});
 
 /**

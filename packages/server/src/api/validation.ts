@@ -10,7 +10,8 @@ import type { FastifySchemaCompiler } from 'fastify';
 export function validatorCompiler(): FastifySchemaCompiler<unknown> {
   const common: Options = { allErrors: false, removeAdditional: false, useDefaults: true, strict: true };
   const body = new Ajv({ ...common, coerceTypes: false });
-  const text = new Ajv({ ...common, coerceTypes: true });
+  // 'array': a query parameter given once still fits a schema that allows it several times.
+  const text = new Ajv({ ...common, coerceTypes: 'array' });
   addFormats.default(body);
   addFormats.default(text);
   return ({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema as object);

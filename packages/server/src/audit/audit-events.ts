@@ -19,11 +19,36 @@ export const auditActions = {
   'auth.throttled': 'A source address was blocked after too many failed authentications.',
   'access.denied': 'An authenticated operator was refused an action their role or token scope does not allow.',
   'audit.verify': 'The audit trail was verified.',
+  'thing.create': 'A thing was registered (by an operator, manufacturing, claim or just-in-time registration).',
+  'thing.update': 'A thing\'s type or attributes changed.',
+  'thing.state': 'A thing moved through its lifecycle (or a transition was refused: outcome denied).',
+  'thing-type.create': 'A thing type was created.',
+  'thing-type.update': 'A thing type changed (description, hardware-key requirement).',
+  'thing-type.delete': 'A thing type was deleted.',
+  'group.create': 'A thing group was created.',
+  'group.delete': 'A thing group was deleted; its things left it.',
+  'group.add-thing': 'A thing was added to a group.',
+  'group.remove-thing': 'A thing was removed from a group.',
+  'certificate.issue': 'A certificate was issued from a CSR (or a request was refused: outcome denied, with the error code).',
+  'certificate.revoke': 'Certificates were revoked, with the reason; revocation is final.',
+  'certificate.rotate-requested': 'An operator asked a device to rotate its certificate (must rotate).',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;
 
 export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/** Who performs an action: `operator:<name>`, `local:<os user>` (CLI on the data folder), `node`, `thing:<name>`. */
+export interface Actor {
+  readonly name: string;
+  /** Network source address, when the action came over the network. */
+  readonly source?: string;
+}
+
+/** The audit fields naming an actor. */
+export function actorFields(actor: Actor): { actor: string; source?: string } {
+  return actor.source === undefined ? { actor: actor.name } : { actor: actor.name, source: actor.source };
+}
 
 /** What a caller records; the log adds sequence number, time and hashes. */
 export interface AuditEvent {

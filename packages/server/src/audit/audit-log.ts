@@ -5,7 +5,7 @@ import { canonicalJson } from '../json.js';
 import { toStoreError, type Store } from '../store/store.js';
 import type { Tables } from '../store/tables.js';
 import { ChainVerifier, chainHash, type ChainBreak, type ChainHead } from './audit-chain.js';
-import type { AuditEvent, AuditRecord } from './audit-events.js';
+import { actorFields, type Actor, type AuditEvent, type AuditRecord } from './audit-events.js';
 
 const MAX_BATCH = 1000;
 const INSERT_CHUNK = 500;
@@ -126,13 +126,12 @@ export class AuditLog {
   }
 
   /** Verifies the trail and records who verified it and with what result. */
-  async verifyAs(actor: { readonly name: string; readonly source?: string }): Promise<AuditVerification> {
+  async verifyAs(actor: Actor): Promise<AuditVerification> {
     const result = await this.verify();
     await this.record({
-      actor: actor.name,
+      ...actorFields(actor),
       action: 'audit.verify',
       outcome: result.ok ? 'success' : 'failure',
-      ...(actor.source !== undefined && { source: actor.source }),
       details: { checked: result.checked, ...(result.firstBreak && { firstBreak: { ...result.firstBreak } }) },
     });
     return result;

@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { auditCommand } from './commands/audit.js';
+import { certsCommand } from './commands/certs.js';
+import { groupsCommand } from './commands/groups.js';
+import { thingTypesCommand } from './commands/thing-types.js';
+import { thingsCommand } from './commands/things.js';
 import { configCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
 import { kekCommand } from './commands/kek.js';
@@ -18,6 +22,10 @@ export function buildProgram(): Command {
   serveCommand(program);
   configCommand(program);
   operatorCommand(program);
+  thingsCommand(program);
+  thingTypesCommand(program);
+  groupsCommand(program);
+  certsCommand(program);
   auditCommand(program);
   kekCommand(program);
   return program;

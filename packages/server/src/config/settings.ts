@@ -1,4 +1,4 @@
-import { hostName, hostNameList, integer, oneOf, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
+import { hostName, hostNameList, httpsUrl, integer, oneOf, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
 
 /**
  * Every configuration key Fleetward reads, with its environment variable, optional CLI flag,
@@ -84,6 +84,28 @@ export const settings = {
       expected: 'an integer number of days between 30 and 3650', description: 'Lifetime of the online issuing CA certificate.',
     }),
   },
+  pki: {
+    baseUrl: setting<string | null>({
+      env: 'FLEETWARD_PKI_BASE_URL', default: null, parse: httpsUrl,
+      expected: 'an https:// URL, or empty for the API URL', description: 'Base URL written into certificates for the CRL (/pki/crl/<ca>), OCSP (/pki/ocsp) and CA chain (/pki/ca.pem). Unset: https://<first TLS host name>:<API port>.',
+    }),
+    deviceCertValidityDays: setting({
+      env: 'FLEETWARD_PKI_DEVICE_CERT_VALIDITY_DAYS', default: 30, parse: integer(1, 397),
+      expected: 'an integer number of days between 1 and 397', description: 'Lifetime of device certificates (short by default; devices renew before expiry).',
+    }),
+    claimCertValidityDays: setting({
+      env: 'FLEETWARD_PKI_CLAIM_CERT_VALIDITY_DAYS', default: 365, parse: integer(1, 3650),
+      expected: 'an integer number of days between 1 and 3650', description: 'Lifetime of claim certificates, which are built into devices at manufacturing and only allow provisioning.',
+    }),
+    crlValidityHours: setting({
+      env: 'FLEETWARD_PKI_CRL_VALIDITY_HOURS', default: 24, parse: integer(1, 168),
+      expected: 'an integer number of hours between 1 and 168', description: 'How long a published CRL is valid (its nextUpdate). CRLs are regenerated on every revocation and at least every quarter of this.',
+    }),
+    renewalWindowDays: setting({
+      env: 'FLEETWARD_PKI_RENEWAL_WINDOW_DAYS', default: 7, parse: integer(1, 90),
+      expected: 'an integer number of days between 1 and 90', description: 'Overlap window: after a renewal the previous certificate stays valid at most this long; also how close to expiry a certificate counts as expiring soon.',
+    }),
+  },
   database: {
     url: setting<string | null>({
       env: 'FLEETWARD_DATABASE_URL', default: null, parse: postgresUrl, redact: (v) => (v === null ? null : redactUrlPassword(v)),
@@ -150,6 +172,13 @@ export function flattenSettings(tree: object = settings, prefix = ''): FlatSetti
 export function apiUrl(config: Config, port: number = config.api.port): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return `https://${host}:${port}`;
+}
+
+/** Where certificates point relying parties for CRLs, OCSP and the CA chain. */
+export function pkiBaseUrl(config: Config): string {
+  if (config.pki.baseUrl !== null) return config.pki.baseUrl;
+  const host = config.tls.hostnames[0] ?? config.host;
+  return `https://${host.includes(':') ? `[${host}]` : host}:${config.api.port}`;
 }
 
 /** Variables in the FLEETWARD_ namespace that are read by CLI clients, not by the node. */

@@ -50,6 +50,17 @@ export const postgresUrl: ValueParser<string | null> = (raw) => {
   }
 };
 
+export const httpsUrl: ValueParser<string | null> = (raw) => {
+  if (raw === null || raw === '') return null;
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'https:' && url.search === '' && url.hash === '' && url.username === '' ? raw.replace(/\/+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 export const sqlIdentifier: ValueParser<string> = (raw) =>
   typeof raw === 'string' && /^[a-z_][a-z0-9_]{0,62}$/.test(raw) ? raw : undefined;
 

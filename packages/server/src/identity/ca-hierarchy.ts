@@ -4,16 +4,29 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/settings.js';
 import { lockForTransaction } from '../store/locks.js';
 import type { Store } from '../store/store.js';
-import { activeCas, insertCa, type StoredCa } from './ca-repository.js';
+import { activeCas, allCas, insertCa, type StoredCa } from './ca-repository.js';
 import { chainPem, createIssuingCa, createRootCa, type CaCertificate } from './certificate-authority.js';
 import type { KeyRing } from './key-ring.js';
-import { exportPkcs8, importSigningKey, notAfterOf, type CryptoKey } from './keys.js';
+import { exportPkcs8, importPrivateKey, notAfterOf } from './keys.js';
+import { softwareSigner, type Signer } from './pki/signer.js';
+
+/** An issuing CA whose key is online: it signs certificates, CRLs and OCSP responses. */
+export interface SigningCa {
+  readonly ca: CaCertificate;
+  readonly signer: Signer;
+}
 
 /** The CAs a running node uses: the root clients trust and the online issuing CA that signs. */
 export interface CaHierarchy {
   readonly root: CaCertificate;
   readonly issuing: CaCertificate;
-  readonly issuingKey: CryptoKey;
+  /** Signs certificates, CRLs and OCSP responses as the issuing CA. */
+  readonly issuingSigner: Signer;
+  /**
+   * Every issuing CA with an online key, the active one included: a retired issuing CA still signs
+   * CRLs and OCSP answers for the certificates it issued until they expire.
+   */
+  readonly signingCas: ReadonlyMap<string, SigningCa>;
   /** PEM of issuing CA then root: what `$FLEETWARD_HOME/ca.pem` holds. */
   readonly chainPem: string;
 }
@@ -35,8 +48,8 @@ export async function ensureCaHierarchy(deps: CaDependencies, config: Config['ca
   const now = deps.clock.now();
   const parameters = { organization: config.name, algorithm: config.keyAlgorithm, now };
   const root = await createRootCa({ ...parameters, validityDays: config.rootValidityDays });
-  const issuing = await createIssuingCa({ ...parameters, validityDays: config.issuingValidityDays, root: root.ca, rootKey: root.privateKey });
-  const sealed = await Promise.all([root, issuing].map(async (c) => ({ ca: c.ca, key: deps.keyRing.seal(await exportPkcs8(c.privateKey), `ca:${c.ca.id}`) })));
+  const issuing = await createIssuingCa({ ...parameters, validityDays: config.issuingValidityDays, root: root.ca, rootSigner: softwareSigner(root.keys.privateKey) });
+  const sealed = [root, issuing].map((c) => ({ ca: c.ca, key: deps.keyRing.seal(exportPkcs8(c.keys.privateKey), `ca:${c.ca.id}`) }));
   return deps.store.db.transaction().execute(async (trx) => {
     await lockForTransaction(trx, deps.store.dialect, 'fleetward:ca-bootstrap');
     if (pickActive(await activeCas(trx)) !== null) return { created: false };
@@ -55,14 +68,20 @@ export async function ensureCaHierarchy(deps: CaDependencies, config: Config['ca
   });
 }
 
-/** Loads the active hierarchy and opens the issuing CA's key; refuses to run without one. */
+/** Loads the active hierarchy and opens the issuing CAs' keys; refuses to run without one. */
 export async function loadCaHierarchy(store: Store, keyRing: KeyRing): Promise<CaHierarchy> {
-  const active = pickActive(await activeCas(store.db));
+  const cas = await allCas(store.db);
+  const active = pickActive(cas.filter((c) => c.ca.status === 'active'));
   if (active === null) throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', 'no active CA hierarchy in the database; run `fleetward init`');
   const { root, issuing } = active;
   if (issuing.sealedKey === null) throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', `the key of issuing CA ${issuing.ca.id} is not online`);
-  const issuingKey = await importSigningKey(keyRing.open(issuing.sealedKey, `ca:${issuing.ca.id}`), issuing.ca.keyAlgorithm);
-  return { root: root.ca, issuing: issuing.ca, issuingKey, chainPem: chainPem(issuing.ca, root.ca) };
+  const signingCas = new Map<string, SigningCa>();
+  for (const stored of cas) {
+    if (stored.ca.role !== 'issuing' || stored.sealedKey === null) continue;
+    signingCas.set(stored.ca.id, { ca: stored.ca, signer: softwareSigner(importPrivateKey(keyRing.open(stored.sealedKey, `ca:${stored.ca.id}`))) });
+  }
+  const signing = signingCas.get(issuing.ca.id) as SigningCa;
+  return { root: root.ca, issuing: issuing.ca, issuingSigner: signing.signer, signingCas, chainPem: chainPem(issuing.ca, root.ca) };
 }
 
 function pickActive(cas: readonly StoredCa[]): { root: StoredCa; issuing: StoredCa } | null {

@@ -29,7 +29,12 @@ export async function insertCa(db: Kysely<Tables>, ca: CaCertificate, sealedKey:
 }
 
 export async function activeCas(db: Kysely<Tables>): Promise<StoredCa[]> {
-  const rows = await db.selectFrom('certificate_authorities').selectAll().where('status', '=', 'active').orderBy('created_at').execute();
+  return (await allCas(db)).filter((c) => c.ca.status === 'active');
+}
+
+/** Every CA, active and retired, oldest first. */
+export async function allCas(db: Kysely<Tables>): Promise<StoredCa[]> {
+  const rows = await db.selectFrom('certificate_authorities').selectAll().orderBy('created_at').execute();
   return rows.map((row) => ({
     ca: {
       id: row.id,

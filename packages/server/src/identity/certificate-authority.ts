@@ -1,5 +1,10 @@
-import { randomBytes, type X509Certificate } from 'node:crypto';
-import { certificatesToPem, daysAfter, generateKeyPair, randomSerialNumber, signingAlgorithm, type CaKeyAlgorithm, type CryptoKey } from './keys.js';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { keyIdentifier, signCertificate } from './pki/certificate.js';
+import { subjectOf, subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
+import { authorityKeyIdentifier, basicConstraints, keyUsage, subjectKeyIdentifier } from './pki/extensions.js';
+import { distinguishedName } from './pki/names.js';
+import { softwareSigner, type Signer } from './pki/signer.js';
+import { certificatesToPem, daysAfter, generateKeyPair, randomSerialNumber, spkiOf, type CaKeyAlgorithm, type KeyPair } from './keys.js';
 
 export type CaRole = 'root' | 'issuing';
 export type CaStatus = 'active' | 'retired';
@@ -14,7 +19,7 @@ export interface CaCertificate {
 
 export interface NewCa {
   readonly ca: CaCertificate;
-  readonly privateKey: CryptoKey;
+  readonly keys: KeyPair;
 }
 
 interface CaParameters {
@@ -29,52 +34,52 @@ export const BACKDATE_MS = 5 * 60_000;
 
 /** A self-signed root: CA, key usage certificate and CRL signing only (RFC 5280 §4.2.1.3, §4.2.1.9). */
 export async function createRootCa(params: CaParameters): Promise<NewCa> {
-  const { x509, toNode } = await import('./x509.js');
   const id = newCaId();
   const keys = await generateKeyPair(params.algorithm);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialNumber(),
-    name: new x509.Name([{ CN: [`${params.organization} Root CA ${id.slice(0, 8)}`] }, { O: [params.organization] }]),
-    notBefore: new Date(params.now.getTime() - BACKDATE_MS),
-    notAfter: daysAfter(params.now, params.validityDays),
-    signingAlgorithm: signingAlgorithm(params.algorithm),
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 1, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  return { ca: { id, role: 'root', status: 'active', keyAlgorithm: params.algorithm, certificate: toNode(certificate) }, privateKey: keys.privateKey };
+  const spki = spkiOf(keys.publicKey);
+  const name = distinguishedName([['CN', `${params.organization} Root CA ${id.slice(0, 8)}`], ['O', params.organization]]);
+  const der = await signCertificate(
+    {
+      serial: randomSerialNumber(),
+      issuer: name,
+      subject: name,
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(params.now.getTime() - BACKDATE_MS),
+      notAfter: daysAfter(params.now, params.validityDays),
+      extensions: [basicConstraints(true, 1), keyUsage(['keyCertSign', 'cRLSign']), subjectKeyIdentifier(keyIdentifier(spki))],
+    },
+    softwareSigner(keys.privateKey),
+  );
+  return { ca: { id, role: 'root', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) }, keys };
 }
 
 /**
- * The online issuing CA, signed by the root: it may sign end-entity certificates only
- * (path length 0), and never outlives its root.
+ * An issuing CA signed by the root: it signs end-entity certificates, CRLs and OCSP responses
+ * only (path length 0), and never outlives its root.
  */
-export async function createIssuingCa(params: CaParameters & { readonly root: CaCertificate; readonly rootKey: CryptoKey }): Promise<NewCa> {
-  const { x509, fromNode, toNode } = await import('./x509.js');
+export async function createIssuingCa(params: CaParameters & { readonly root: CaCertificate; readonly rootSigner: Signer }): Promise<NewCa> {
   const id = newCaId();
   const keys = await generateKeyPair(params.algorithm);
-  const root = fromNode(params.root.certificate);
-  const notAfter = new Date(Math.min(daysAfter(params.now, params.validityDays).getTime(), root.notAfter.getTime()));
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialNumber(),
-    subject: new x509.Name([{ CN: [`${params.organization} Issuing CA ${id.slice(0, 8)}`] }, { O: [params.organization] }]),
-    issuer: root.subjectName,
-    notBefore: new Date(params.now.getTime() - BACKDATE_MS),
-    notAfter,
-    signingAlgorithm: signingAlgorithm(params.root.keyAlgorithm),
-    publicKey: keys.publicKey,
-    signingKey: params.rootKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(root.publicKey),
-    ],
-  });
-  return { ca: { id, role: 'issuing', status: 'active', keyAlgorithm: params.algorithm, certificate: toNode(certificate) }, privateKey: keys.privateKey };
+  const spki = spkiOf(keys.publicKey);
+  const rootNotAfter = new Date(params.root.certificate.validTo).getTime();
+  const der = await signCertificate(
+    {
+      serial: randomSerialNumber(),
+      issuer: subjectOf(params.root.certificate),
+      subject: distinguishedName([['CN', `${params.organization} Issuing CA ${id.slice(0, 8)}`], ['O', params.organization]]),
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(params.now.getTime() - BACKDATE_MS),
+      notAfter: new Date(Math.min(daysAfter(params.now, params.validityDays).getTime(), rootNotAfter)),
+      extensions: [
+        basicConstraints(true, 0),
+        keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign']),
+        subjectKeyIdentifier(keyIdentifier(spki)),
+        authorityKeyIdentifier(keyIdentifier(subjectPublicKeyInfoOf(params.root.certificate))),
+      ],
+    },
+    params.rootSigner,
+  );
+  return { ca: { id, role: 'issuing', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) }, keys };
 }
 
 /** The chain clients trust: issuing CA first, then the root. */

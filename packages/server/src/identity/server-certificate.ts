@@ -6,7 +6,12 @@ import { normalizeHost } from '../config/values.js';
 import type { CaHierarchy } from './ca-hierarchy.js';
 import type { KeyRing } from './key-ring.js';
 import { BACKDATE_MS } from './certificate-authority.js';
-import { certificatesToPem, daysAfter, exportPkcs8, generateKeyPair, notAfterOf, randomSerialNumber, signingAlgorithm, toPem } from './keys.js';
+import { certificatesToPem, daysAfter, exportPkcs8, generateKeyPair, notAfterOf, randomSerialNumber, spkiOf } from './keys.js';
+import { keyIdentifier, signCertificate, toPem } from './pki/certificate.js';
+import { subjectOf, subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
+import { authorityKeyIdentifier, basicConstraints, extendedKeyUsage, keyUsage, subjectAltName, subjectKeyIdentifier } from './pki/extensions.js';
+import { distinguishedName } from './pki/names.js';
+import { Oid } from './pki/oids.js';
 
 /** The node's TLS identity: its certificate chain and private key, in the PEM forms node:tls takes. */
 export interface ServerCredentials {
@@ -41,32 +46,32 @@ export async function ensureServerCertificate(request: ServerCertificateRequest)
 }
 
 async function issueServerCertificate(request: ServerCertificateRequest): Promise<ServerCredentials> {
-  const { x509, fromNode, toNode } = await import('./x509.js');
   const { hierarchy, hostnames, now } = request;
-  const issuing = fromNode(hierarchy.issuing.certificate);
   const keys = await generateKeyPair('ECDSA-P256');
+  const spki = spkiOf(keys.publicKey);
   const notAfter = new Date(Math.min(daysAfter(now, request.validityDays).getTime(), notAfterOf(hierarchy.issuing.certificate).getTime()));
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialNumber(),
-    subject: new x509.Name([{ CN: [hostnames[0] ?? 'localhost'] }]),
-    issuer: issuing.subjectName,
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter,
-    signingAlgorithm: signingAlgorithm(hierarchy.issuing.keyAlgorithm),
-    publicKey: keys.publicKey,
-    signingKey: hierarchy.issuingKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(hostnames.map((name) => ({ type: isIP(name) ? 'ip' : 'dns', value: name }))),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(issuing.publicKey),
-    ],
-  });
+  const der = await signCertificate(
+    {
+      serial: randomSerialNumber(),
+      issuer: subjectOf(hierarchy.issuing.certificate),
+      subject: distinguishedName([['CN', hostnames[0] ?? 'localhost']]),
+      subjectPublicKeyInfo: spki,
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter,
+      extensions: [
+        basicConstraints(false),
+        keyUsage(['digitalSignature']),
+        extendedKeyUsage([Oid.serverAuth]),
+        subjectAltName(hostnames.map((name) => (isIP(name) ? { ip: name } : { dns: name }))),
+        subjectKeyIdentifier(keyIdentifier(spki)),
+        authorityKeyIdentifier(keyIdentifier(subjectPublicKeyInfoOf(hierarchy.issuing.certificate))),
+      ],
+    },
+    hierarchy.issuingSigner,
+  );
   return {
-    certPem: certificatesToPem([toNode(leaf), hierarchy.issuing.certificate]),
-    keyPem: toPem(await exportPkcs8(keys.privateKey), 'PRIVATE KEY'),
+    certPem: certificatesToPem([new NodeX509(der), hierarchy.issuing.certificate]),
+    keyPem: toPem(exportPkcs8(keys.privateKey), 'PRIVATE KEY'),
     notAfter,
     hostnames,
   };

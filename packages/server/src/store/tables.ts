@@ -8,6 +8,14 @@ export interface Tables {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   certificate_authorities: CertificateAuthoritiesTable;
+  thing_types: ThingTypesTable;
+  things: ThingsTable;
+  thing_attributes: ThingAttributesTable;
+  thing_groups: ThingGroupsTable;
+  group_members: GroupMembersTable;
+  certificates: CertificatesTable;
+  certificate_keys: CertificateKeysTable;
+  crl_numbers: CrlNumbersTable;
 }
 
 export interface OperatorsTable {
@@ -65,4 +73,83 @@ export interface CertificateAuthoritiesTable {
   not_after: string;
   status: string;
   created_at: string;
+}
+
+export interface ThingTypesTable {
+  name: string;
+  description: string;
+  /** 1 when things of this type must hold their key in hardware (PKCS#11 token, TPM). */
+  require_hardware_key: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ThingsTable {
+  id: string;
+  name: string;
+  type: string | null;
+  state: string;
+  created_at: string;
+  updated_at: string;
+  state_changed_at: string;
+}
+
+export interface ThingAttributesTable {
+  thing_id: string;
+  key: string;
+  value: string;
+}
+
+export interface ThingGroupsTable {
+  id: string;
+  name: string;
+  parent_id: string | null;
+  description: string;
+  created_at: string;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  thing_id: string;
+}
+
+export interface CertificatesTable {
+  /** Lower-case hex. */
+  serial: string;
+  ca_id: string;
+  thing_id: string | null;
+  kind: string;
+  template: string | null;
+  subject_cn: string;
+  /** SHA-256 of the SubjectPublicKeyInfo. */
+  key_fingerprint: string;
+  key_algorithm: string;
+  key_storage: string;
+  /** JSON attestation evidence declared at enrollment. */
+  attestation: string | null;
+  issued_via: string;
+  issued_by: string;
+  not_before: string;
+  not_after: string;
+  status: string;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+  must_rotate: number;
+  /** The serial this certificate renews. */
+  replaces: string | null;
+  last_used_at: string | null;
+  pem: string;
+  created_at: string;
+}
+
+/** A public key belongs to one thing, ever. */
+export interface CertificateKeysTable {
+  key_fingerprint: string;
+  thing_id: string;
+  created_at: string;
+}
+
+export interface CrlNumbersTable {
+  ca_id: string;
+  number: number;
 }

@@ -10,7 +10,7 @@ export interface Answer {
 }
 
 export interface CallOptions {
-  readonly method?: 'GET' | 'POST' | 'DELETE' | 'PUT';
+  readonly method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
   readonly token?: string;
   /** Sent as JSON. */
   readonly json?: unknown;

@@ -1,4 +1,5 @@
-import type { Actor, Operators } from '../../access/operators.js';
+import type { Operators } from '../../access/operators.js';
+import type { Actor } from '../../audit/audit-events.js';
 import type { Api } from '../types.js';
 import type { FastifyRequest } from 'fastify';
 import { array, boolean, object, string } from '../json-schema.js';

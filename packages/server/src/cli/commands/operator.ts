@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
 import { FleetwardError } from '@fleetward/protocol';
-import type { IssuedToken, Operator, TokenRequest } from '../../access/operators.js';
+import type { IssuedToken, Operator, TokenRequest, TokenSummary } from '../../access/operators.js';
 import { isRole, ROLES, TOKEN_SCOPES, type TokenScope } from '../../access/roles.js';
 import { action, withJson } from '../action.js';
 import { withConfigFlags } from '../config-flags.js';
 import { table } from '../output.js';
-import { withTarget } from '../target.js';
+import { perform, segment } from '../target.js';
 
 export function operatorCommand(program: Command): void {
   const operator = program
@@ -20,7 +20,12 @@ export function operatorCommand(program: Command): void {
       action(async (out, options, name: string) => {
         const role = options.role;
         if (!isRole(role)) throw new FleetwardError('FW_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
-        const created = await withTarget(options, (t) => t.createOperator({ name, role, ...tokenRequest(options) }));
+        const request = { name, role, ...tokenRequest(options) };
+        const created = await perform(
+          options,
+          (context, actor) => context.operators.create(request, actor),
+          (client) => client.call<{ operator: Operator; token: IssuedToken }>('POST', '/api/v1/operators', request),
+        );
         out.result(created, (r) => `Created operator ${r.operator.name} (${r.operator.role})\n${tokenText(r.token)}`);
       }),
     );
@@ -30,7 +35,12 @@ export function operatorCommand(program: Command): void {
     .option('--all', 'include revoked operators')
     .action(
       action(async (out, options) => {
-        const operators = await withTarget(options, (t) => t.listOperators(options.all === true));
+        const includeRevoked = options.all === true;
+        const operators = await perform(
+          options,
+          (context) => context.operators.list({ includeRevoked }),
+          async (client) => (await client.call<{ operators: Operator[] }>('GET', `/api/v1/operators?includeRevoked=${includeRevoked}`)).operators,
+        );
         out.result({ operators }, (r) => operatorTable(r.operators));
       }),
     );
@@ -40,7 +50,7 @@ export function operatorCommand(program: Command): void {
     .argument('<name>', 'operator name')
     .action(
       action(async (out, options, name: string) => {
-        const revoked = await withTarget(options, (t) => t.revokeOperator(name));
+        const revoked = await perform(options, (context, actor) => context.operators.revoke(name, actor), (client) => client.call<Operator>('DELETE', `/api/v1/operators/${segment(name)}`));
         out.result(revoked, (r) => `Revoked operator ${r.name} and ${r.tokens.length} token(s)`);
       }),
     );
@@ -50,7 +60,8 @@ export function operatorCommand(program: Command): void {
     .argument('<name>', 'operator name')
     .action(
       action(async (out, options, name: string) => {
-        const token = await withTarget(options, (t) => t.issueToken(name, tokenRequest(options)));
+        const request = tokenRequest(options);
+        const token = await perform(options, (context, actor) => context.operators.issueToken(name, request, actor), (client) => client.call<IssuedToken>('POST', `/api/v1/operators/${segment(name)}/tokens`, request));
         out.result(token, tokenText);
       }),
     );
@@ -60,7 +71,7 @@ export function operatorCommand(program: Command): void {
     .argument('<id>', 'token id, as shown by `operator list`')
     .action(
       action(async (out, options, id: string) => {
-        const token = await withTarget(options, (t) => t.revokeToken(id));
+        const token = await perform(options, (context, actor) => context.operators.revokeToken(id, actor), (client) => client.call<TokenSummary>('DELETE', `/api/v1/tokens/${segment(id)}`));
         out.result(token, (r) => `Revoked token ${r.id}`);
       }),
     );

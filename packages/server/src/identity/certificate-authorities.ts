@@ -1,0 +1,58 @@
+import type { Store } from '../store/store.js';
+import { loadCaHierarchy, type CaHierarchy, type SigningCa } from './ca-hierarchy.js';
+import type { IssuingCa } from './certificates.js';
+import { IssuanceProfile } from './issuance-profile.js';
+import type { KeyRing } from './key-ring.js';
+import { notAfterOf } from './keys.js';
+
+/**
+ * The node's CAs, opened (keys unsealed) on first use and kept: the CLI opens them only for the
+ * commands that sign. `reload()` picks up a rotated issuing CA.
+ */
+export class CertificateAuthorities {
+  readonly #store: Store;
+  readonly #keyRing: KeyRing;
+  readonly #pkiBase: string;
+  #loaded: Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> | undefined;
+
+  constructor(store: Store, keyRing: KeyRing, pkiBase: string) {
+    this.#store = store;
+    this.#keyRing = keyRing;
+    this.#pkiBase = pkiBase;
+  }
+
+  async hierarchy(): Promise<CaHierarchy> {
+    return (await this.#load()).hierarchy;
+  }
+
+  /** The issuing CA new certificates come from, with its profile encoded once. */
+  async issuing(): Promise<IssuingCa> {
+    return (await this.#load()).issuing;
+  }
+
+  async signingCas(): Promise<ReadonlyMap<string, SigningCa>> {
+    return (await this.#load()).hierarchy.signingCas;
+  }
+
+  reload(): void {
+    this.#loaded = undefined;
+  }
+
+  #load(): Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> {
+    this.#loaded ??= loadCaHierarchy(this.#store, this.#keyRing).then((hierarchy) => ({
+      hierarchy,
+      issuing: {
+        id: hierarchy.issuing.id,
+        profile: new IssuanceProfile(hierarchy.issuing.id, hierarchy.issuing.certificate, { base: this.#pkiBase }),
+        signer: hierarchy.issuingSigner,
+        chainPem: hierarchy.chainPem,
+        notAfter: notAfterOf(hierarchy.issuing.certificate),
+      },
+    }));
+    // A failed load (database down) is retried on the next use rather than remembered.
+    this.#loaded.catch(() => {
+      this.#loaded = undefined;
+    });
+    return this.#loaded;
+  }
+}
