@@ -20,6 +20,7 @@ import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
+import { Manufacturing } from './identity/manufacturing.js';
 import { OcspResponder } from './identity/ocsp-responder.js';
 import { Groups } from './identity/registry/groups.js';
 import { ThingTypes } from './identity/registry/thing-types.js';
@@ -41,6 +42,7 @@ export interface IdentityServices {
   readonly groups: Groups;
   readonly things: Things;
   readonly certificates: Certificates;
+  readonly manufacturing: Manufacturing;
   readonly crl: CrlPublisher;
   readonly ocsp: OcspResponder;
 }
@@ -114,10 +116,11 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   const groups = new Groups({ store, audit, clock });
   const things = new Things({ store, audit, clock, groups, events });
   const certificates = new Certificates({ store, audit, clock, events, things, issuing: () => cas.issuing(), config: config.pki });
+  const manufacturing = new Manufacturing({ store, things, certificates, events });
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
   events.on('certificatesRevoked', () => crl.invalidate());
-  return { events, cas, thingTypes, groups, things, certificates, crl, ocsp };
+  return { events, cas, thingTypes, groups, things, certificates, manufacturing, crl, ocsp };
 }
 
 function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {

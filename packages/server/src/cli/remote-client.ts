@@ -27,10 +27,28 @@ export class RemoteClient {
     }
   }
 
+  /** Calls a JSON route; a problem answer becomes the FleetwardError it names. */
   async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH', path: string, body?: unknown): Promise<T> {
+    const { status, contentType, text } = await this.#request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    const parsed = parseJson(text);
+    if (status >= 200 && status < 300) return parsed as T;
+    if (contentType.startsWith('application/problem+json') && typeof parsed === 'object' && parsed !== null) {
+      const problem = parsed as { code?: unknown; detail?: unknown };
+      if (isErrorCode(problem.code)) throw new FleetwardError(problem.code, typeof problem.detail === 'string' ? problem.detail : problem.code, { status });
+    }
+    throw new FleetwardError('FW_ERR_REMOTE', `${method} ${path} answered ${status}`, { status });
+  }
+
+  /** Fetches a text resource (such as /pki/ca.pem). */
+  async text(path: string): Promise<string> {
+    const { status, text } = await this.#request('GET', path, undefined);
+    if (status !== 200) throw new FleetwardError('FW_ERR_REMOTE', `GET ${path} answered ${status}`, { status });
+    return text;
+  }
+
+  async #request(method: string, path: string, payload: string | undefined): Promise<{ status: number; contentType: string; text: string }> {
     const url = new URL(path, this.#base);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const { status, contentType, text } = await new Promise<{ status: number; contentType: string; text: string }>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = request(
         url,
         {
@@ -56,13 +74,6 @@ export class RemoteClient {
       req.on('error', (error) => reject(new FleetwardError('FW_ERR_REMOTE', `cannot reach ${this.#base.origin}: ${error.message}`)));
       req.end(payload);
     });
-    const parsed = parseJson(text);
-    if (status >= 200 && status < 300) return parsed as T;
-    if (contentType.startsWith('application/problem+json') && typeof parsed === 'object' && parsed !== null) {
-      const problem = parsed as { code?: unknown; detail?: unknown };
-      if (isErrorCode(problem.code)) throw new FleetwardError(problem.code, typeof problem.detail === 'string' ? problem.detail : problem.code, { status });
-    }
-    throw new FleetwardError('FW_ERR_REMOTE', `${method} ${url.pathname} answered ${status}`, { status });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardError, type ErrorCode } from '@fleetward/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import { actorFields, type Actor, type AuditEvent } from '../audit/audit-events.js';
 import type { Clock } from '../clock.js';
@@ -120,7 +120,7 @@ export class Certificates {
     try {
       prepared = await this.prepare(input);
     } catch (error) {
-      await this.#recordRefusal(input, error, actor);
+      await this.recordRefusal(input, codeOf(error), actor);
       throw error;
     }
     return new Promise<IssuedCertificate>((resolve, reject) => {
@@ -276,7 +276,7 @@ export class Certificates {
         for (const [i, pending] of batch.entries()) {
           const result = results[i];
           if (result instanceof FleetwardError) {
-            await this.#recordRefusal(pending.prepared.input, result, pending.actor).catch(() => undefined);
+            await this.recordRefusal(pending.prepared.input, result.code, pending.actor).catch(() => undefined);
             pending.reject(result);
           } else pending.resolve(result as IssuedCertificate);
         }
@@ -288,8 +288,8 @@ export class Certificates {
     this.#draining = null;
   }
 
-  async #recordRefusal(input: CertificateRequestInput, error: unknown, actor: Actor): Promise<void> {
-    const code = error instanceof FleetwardError ? error.code : 'FW_ERR_INTERNAL';
+  /** Audits a refused request (outside any transaction: nothing else was written). */
+  async recordRefusal(input: Pick<CertificateRequestInput, 'subject' | 'kind' | 'via'>, code: ErrorCode, actor: Actor): Promise<void> {
     const subject = input.subject.slice(0, 200);
     await this.#deps.audit.record({ ...actorFields(actor), action: 'certificate.issue', outcome: 'denied', target: input.kind === 'device' ? `thing:${subject}` : `template:${subject}`, details: { via: input.via, reason: code } });
   }
@@ -369,6 +369,10 @@ export class Certificates {
     if (serials.length > 0) this.#deps.events.emit('certificatesRevoked', { thing: null, serials, reason: 'superseded' });
     return serials;
   }
+}
+
+export function codeOf(error: unknown): ErrorCode {
+  return error instanceof FleetwardError ? error.code : 'FW_ERR_INTERNAL';
 }
 
 function issuedFrom(prepared: PreparedCertificate): IssuedCertificate {

@@ -75,6 +75,15 @@ const ROUTES: readonly RouteCase[] = [
     allowed: FLEET_WRITERS,
   },
   { method: 'POST', route: '/api/v1/things/:name/certificates/revoke', request: async (t) => ({ url: `/api/v1/things/${(await newThing(t, true)).name}/certificates/revoke`, json: { reason: 'unspecified' } }), allowed: FLEET_WRITERS },
+  {
+    method: 'POST',
+    route: '/api/v1/things/provision',
+    request: () => {
+      const name = unique();
+      return Promise.resolve({ url: '/api/v1/things/provision', json: { devices: [{ name, csr: csrFor(name) }] } });
+    },
+    allowed: FLEET_WRITERS,
+  },
   { method: 'GET', route: '/api/v1/certificates', request: () => Promise.resolve({ url: '/api/v1/certificates' }), allowed: ALL },
   { method: 'GET', route: '/api/v1/certificates/:serial', request: async (t) => ({ url: `/api/v1/certificates/${(await newThing(t, true)).serial}` }), allowed: ALL },
   { method: 'POST', route: '/api/v1/certificates/:serial/revoke', request: async (t) => ({ url: `/api/v1/certificates/${(await newThing(t, true)).serial}/revoke`, json: { reason: 'keyCompromise' } }), allowed: FLEET_WRITERS },

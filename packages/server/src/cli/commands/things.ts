@@ -6,6 +6,7 @@ import { keyValues, optionalString, positiveInteger, strings } from '../argument
 import { withConfigFlags } from '../config-flags.js';
 import { table } from '../output.js';
 import { perform, query, segment } from '../target.js';
+import { provisionCommand } from './provision.js';
 
 export function thingsCommand(program: Command): void {
   const things = program.command('things').description('the registry of things (devices): create, list, show, update, set-state');
@@ -88,6 +89,8 @@ export function thingsCommand(program: Command): void {
         out.result(thing, describeThing);
       }),
     );
+
+  provisionCommand(things);
 
   withJson(withConfigFlags(things.command('set-state')))
     .description('move a thing through its lifecycle (pending → active → suspended | quarantined → decommissioned); decommissioning revokes its certificates')
