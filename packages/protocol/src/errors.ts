@@ -28,6 +28,7 @@ export const errorCodes = {
   FW_ERR_INVALID_TRANSITION: { title: 'Lifecycle transition not allowed', http: 409, mqtt: ReasonCode.UnspecifiedError, exit: 1 },
   FW_ERR_THING_STATE: { title: 'The thing\'s state does not allow this', http: 409, mqtt: ReasonCode.NotAuthorized, exit: 1 },
   FW_ERR_CERT_REVOKED: { title: 'Certificate revoked', http: 403, mqtt: ReasonCode.NotAuthorized, exit: 1 },
+  FW_ERR_ENROLLMENT_DENIED: { title: 'Enrollment credential refused (unknown, expired, used up, revoked, or for another template)', http: 403, mqtt: ReasonCode.NotAuthorized, exit: 1 },
   FW_ERR_CONFLICT: { title: 'Conflict with the current state', http: 409, mqtt: ReasonCode.UnspecifiedError, exit: 1 },
   FW_ERR_UNAUTHENTICATED: { title: 'Authentication required', http: 401, mqtt: ReasonCode.BadUserNameOrPassword, exit: 1 },
   FW_ERR_TOKEN_INVALID: { title: 'Unknown or malformed token', http: 401, mqtt: ReasonCode.BadUserNameOrPassword, exit: 1 },

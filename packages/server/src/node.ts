@@ -14,13 +14,17 @@ import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, writeP
 import { redactedConfig } from './config/load-config.js';
 import { apiUrl, pkiBaseUrl, type Config } from './config/settings.js';
 import { serverTlsOptions } from './gateway/tls-policy.js';
-import { sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
+import { caSummaries, sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
+import { rotateIssuingCa, type IssuingRotation } from './identity/ca-rotation.js';
 import { ensureCaHierarchy, type CaHierarchy } from './identity/ca-hierarchy.js';
 import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
 import { Manufacturing } from './identity/manufacturing.js';
+import { ClaimProvisioning } from './identity/provisioning/claim.js';
+import { EnrollmentTokens } from './identity/provisioning/enrollment-tokens.js';
+import { ProvisioningTemplates } from './identity/provisioning/templates.js';
 import { OcspResponder } from './identity/ocsp-responder.js';
 import { Groups } from './identity/registry/groups.js';
 import { ThingTypes } from './identity/registry/thing-types.js';
@@ -43,6 +47,9 @@ export interface IdentityServices {
   readonly things: Things;
   readonly certificates: Certificates;
   readonly manufacturing: Manufacturing;
+  readonly templates: ProvisioningTemplates;
+  readonly enrollmentTokens: EnrollmentTokens;
+  readonly claims: ClaimProvisioning;
   readonly crl: CrlPublisher;
   readonly ocsp: OcspResponder;
 }
@@ -111,16 +118,19 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
 function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger }): IdentityServices {
   const { config, store, audit, clock, keyRing, logger } = deps;
   const events = new IdentityEvents((error) => logger.error({ err: error }, 'an identity event listener failed'));
-  const cas = new CertificateAuthorities(store, keyRing, pkiBaseUrl(config));
+  const cas = new CertificateAuthorities(store, keyRing, pkiBaseUrl(config), clock);
   const thingTypes = new ThingTypes({ store, audit, clock });
   const groups = new Groups({ store, audit, clock });
   const things = new Things({ store, audit, clock, groups, events });
   const certificates = new Certificates({ store, audit, clock, events, things, issuing: () => cas.issuing(), config: config.pki });
   const manufacturing = new Manufacturing({ store, things, certificates, events });
+  const templates = new ProvisioningTemplates({ store, audit, clock });
+  const enrollmentTokens = new EnrollmentTokens({ store, audit, clock });
+  const claims = new ClaimProvisioning({ store, audit, clock, templates, tokens: enrollmentTokens, things, certificates, events });
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
   events.on('certificatesRevoked', () => crl.invalidate());
-  return { events, cas, thingTypes, groups, things, certificates, manufacturing, crl, ocsp };
+  return { events, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, crl, ocsp };
 }
 
 function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {
@@ -153,6 +163,11 @@ export interface FleetwardNode {
   readonly hierarchy: CaHierarchy;
   readonly server: ServerCredentials;
   readiness(): Promise<Readiness>;
+  /**
+   * Picks up a rotated issuing CA (rotated here or by another process or node): re-issues the TLS
+   * server certificate from it, republishes ca.pem and swaps the listener's TLS context in place.
+   */
+  refreshCertificateAuthorities(): Promise<boolean>;
   /** Binds the API port; a port in use is a clear FW_ERR_PORT_IN_USE. */
   listen(): Promise<{ apiUrl: string }>;
   /** Stops accepting, drains requests in flight, records the stop, closes the store. */
@@ -163,6 +178,9 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   const { config, layout, store, clock } = context;
   const hierarchy = await context.identity.cas.hierarchy();
   const server = await prepareTls(context, hierarchy);
+  // The listener's TLS identity, and the chain device certificates (EST) are verified against;
+  // operators authenticate with tokens.
+  const tlsOptions = (credentials: ServerCredentials, chain: string) => serverTlsOptions(credentials, config.tls.minVersion, { mode: 'optional', ca: chain });
   const throttle = new FailureThrottle({ limit: config.auth.failureLimit, windowMs: config.auth.failureWindowSeconds * 1000 });
 
   const readiness = async (): Promise<Readiness> => {
@@ -176,9 +194,35 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   };
 
   const api = await buildApi(
-    { operators: context.operators, ...context.identity, audit: context.audit, throttle, metrics: context.metrics, logger: context.logger, clock, readiness, redactedConfig: redactedConfig(config) },
-    { tls: serverTlsOptions(server, config.tls.minVersion), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
+    {
+      operators: context.operators,
+      ...context.identity,
+      caSummaries: () => caSummaries(store.db),
+      rotateIssuingCa: async (actor, options) => {
+        const rotation = await rotateIssuingCaOf(context, actor, options);
+        await refreshTls();
+        return rotation;
+      },
+      audit: context.audit,
+      throttle,
+      metrics: context.metrics,
+      logger: context.logger,
+      clock,
+      readiness,
+      redactedConfig: redactedConfig(config),
+    },
+    { tls: tlsOptions(server, hierarchy.chainPem), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
   );
+
+  // Which issuing CA the listener's TLS context was built from.
+  let tlsIssuer = hierarchy.issuing.id;
+  const refreshTls = async (): Promise<boolean> => {
+    const current = await context.identity.cas.hierarchy();
+    if (current.issuing.id === tlsIssuer) return false;
+    api.server.setSecureContext(tlsOptions(await prepareTls(context, current), current.chainPem));
+    tlsIssuer = current.issuing.id;
+    return true;
+  };
 
   let started = false;
   let closed = false;
@@ -188,6 +232,10 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     hierarchy,
     server,
     readiness,
+    async refreshCertificateAuthorities() {
+      await context.identity.cas.refreshIfRotated();
+      return refreshTls();
+    },
     async listen() {
       try {
         await api.listen({ host: config.host, port: config.api.port });
@@ -230,6 +278,15 @@ async function prepareTls(context: NodeContext, hierarchy: CaHierarchy): Promise
     await audit.record({ actor: 'node', action: 'tls.server-certificate.issue', outcome: 'success', details: { hostnames: [...credentials.hostnames], notAfter: credentials.notAfter.toISOString() } });
   }
   return credentials;
+}
+
+/** Rotates the issuing CA, then makes this node use it and publish the new chain in ca.pem. */
+export async function rotateIssuingCaOf(context: NodeContext, actor: Actor, options: { readonly requestRotation: boolean }): Promise<IssuingRotation> {
+  const { store, keyRing, audit, clock, config, identity, layout } = context;
+  const rotation = await rotateIssuingCa({ store, keyRing, audit, clock, events: identity.events }, config.ca, actor, options);
+  identity.cas.reload();
+  await writePublicFile(layout.caFile, (await identity.cas.hierarchy()).chainPem);
+  return rotation;
 }
 
 /** `fleetward init`: creates the data folder, CA hierarchy and server certificate, then closes. */

@@ -6,7 +6,7 @@
 export const ROLES = ['admin', 'operator', 'auditor', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const PERMISSIONS = ['fleet:read', 'fleet:write', 'operators:read', 'operators:write', 'audit:read', 'config:read'] as const;
+export const PERMISSIONS = ['fleet:read', 'fleet:write', 'operators:read', 'operators:write', 'audit:read', 'config:read', 'ca:write'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const GRANTS: Readonly<Record<Role, readonly Permission[]>> = {

@@ -14,6 +14,8 @@ import type { Api } from './types.js';
  */
 export type RouteAccess =
   | { readonly kind: 'public' }
+  /** A device route: it authenticates the device itself (client certificate or enrollment credential). */
+  | { readonly kind: 'device' }
   /** Any operator token with the `api` scope. */
   | { readonly kind: 'authenticated' }
   | { readonly kind: 'permission'; readonly permission: Permission }
@@ -48,7 +50,7 @@ export function registerAccessControl(app: Api, deps: AccessDependencies): void 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
     // Unknown routes reach the not-found handler, which reveals nothing.
-    if (access === undefined || access.kind === 'public') return;
+    if (access === undefined || access.kind === 'public' || access.kind === 'device') return;
     const nowMs = deps.clock.now().getTime();
     const blockedUntil = deps.throttle.blockedUntil(request.ip, nowMs);
     if (blockedUntil !== null) {
@@ -92,7 +94,7 @@ async function authenticate(request: FastifyRequest, deps: AccessDependencies, n
 }
 
 /** What the principal lacks for this route (a permission or token scope), or null if nothing. */
-function missingGrant(principal: Principal, access: Exclude<RouteAccess, { kind: 'public' }>): string | null {
+function missingGrant(principal: Principal, access: Exclude<RouteAccess, { kind: 'public' } | { kind: 'device' }>): string | null {
   switch (access.kind) {
     case 'scope':
       return principal.scopes.includes(access.scope) ? null : `token scope ${access.scope}`;

@@ -32,6 +32,12 @@ export const auditActions = {
   'certificate.issue': 'A certificate was issued from a CSR (or a request was refused: outcome denied, with the error code).',
   'certificate.revoke': 'Certificates were revoked, with the reason; revocation is final.',
   'certificate.rotate-requested': 'An operator asked a device to rotate its certificate (must rotate).',
+  'template.create': 'A provisioning template was created.',
+  'template.update': 'A provisioning template was enabled or disabled.',
+  'enrollment-token.create': 'A one-time enrollment token was issued for a template.',
+  'enrollment-token.revoke': 'An enrollment token was revoked.',
+  'provisioning.claim': 'A device claimed an identity with a claim credential (or was refused: outcome denied, with the reason).',
+  'ca.rotate': 'A new issuing CA replaced the active one; the previous one keeps signing CRLs and OCSP answers for its certificates.',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { auditCommand } from './commands/audit.js';
+import { caCommand } from './commands/ca.js';
+import { templatesCommand } from './commands/templates.js';
 import { certsCommand } from './commands/certs.js';
 import { groupsCommand } from './commands/groups.js';
 import { thingTypesCommand } from './commands/thing-types.js';
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   thingTypesCommand(program);
   groupsCommand(program);
   certsCommand(program);
+  templatesCommand(program);
+  caCommand(program);
   auditCommand(program);
   kekCommand(program);
   return program;

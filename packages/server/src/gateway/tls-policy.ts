@@ -25,8 +25,14 @@ export interface ServerTlsCredentials {
   readonly keyPem: string;
 }
 
+/**
+ * Client certificates a listener asks for: none, or `optional` (verified against `ca` when sent;
+ * the route decides what a verified certificate may do; operators authenticate with tokens).
+ */
+export type ClientCertificates = { readonly mode: 'none' } | { readonly mode: 'optional'; readonly ca: string };
+
 /** TLS settings every Fleetward listener uses: TLS 1.2+ (or 1.3 only), AEAD suites, server preference. */
-export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: Config['tls']['minVersion']): TlsOptions & SecureContextOptions {
+export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: Config['tls']['minVersion'], clients: ClientCertificates = { mode: 'none' }): TlsOptions & SecureContextOptions {
   return {
     cert: credentials.certPem,
     key: credentials.keyPem,
@@ -34,5 +40,6 @@ export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: 
     ciphers: TLS_CIPHERS,
     ecdhCurve: TLS_GROUPS,
     honorCipherOrder: true,
+    ...(clients.mode === 'optional' && { requestCert: true, rejectUnauthorized: false, ca: clients.ca }),
   };
 }

@@ -27,7 +27,7 @@ export interface CaHierarchy {
    * CRLs and OCSP answers for the certificates it issued until they expire.
    */
   readonly signingCas: ReadonlyMap<string, SigningCa>;
-  /** PEM of issuing CA then root: what `$FLEETWARD_HOME/ca.pem` holds. */
+  /** PEM of the issuing CAs (active first, then retired ones still in use), then the root: what `$FLEETWARD_HOME/ca.pem` holds. */
   readonly chainPem: string;
 }
 
@@ -69,7 +69,7 @@ export async function ensureCaHierarchy(deps: CaDependencies, config: Config['ca
 }
 
 /** Loads the active hierarchy and opens the issuing CAs' keys; refuses to run without one. */
-export async function loadCaHierarchy(store: Store, keyRing: KeyRing): Promise<CaHierarchy> {
+export async function loadCaHierarchy(store: Store, keyRing: KeyRing, now: Date): Promise<CaHierarchy> {
   const cas = await allCas(store.db);
   const active = pickActive(cas.filter((c) => c.ca.status === 'active'));
   if (active === null) throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', 'no active CA hierarchy in the database; run `fleetward init`');
@@ -81,7 +81,10 @@ export async function loadCaHierarchy(store: Store, keyRing: KeyRing): Promise<C
     signingCas.set(stored.ca.id, { ca: stored.ca, signer: softwareSigner(importPrivateKey(keyRing.open(stored.sealedKey, `ca:${stored.ca.id}`))) });
   }
   const signing = signingCas.get(issuing.ca.id) as SigningCa;
-  return { root: root.ca, issuing: issuing.ca, issuingSigner: signing.signer, signingCas, chainPem: chainPem(issuing.ca, root.ca) };
+  // Retired issuing CAs stay trusted while devices still use their certificates (the transition window).
+  const inUse = await store.db.selectFrom('certificates').select('ca_id').distinct().where('status', '=', 'active').where('not_after', '>', now.toISOString()).execute();
+  const retired = cas.filter((c) => c.ca.role === 'issuing' && c.ca.status === 'retired' && inUse.some((u) => u.ca_id === c.ca.id)).map((c) => c.ca);
+  return { root: root.ca, issuing: issuing.ca, issuingSigner: signing.signer, signingCas, chainPem: chainPem([issuing.ca, ...retired], root.ca) };
 }
 
 function pickActive(cas: readonly StoredCa[]): { root: StoredCa; issuing: StoredCa } | null {

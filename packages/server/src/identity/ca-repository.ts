@@ -56,3 +56,34 @@ export async function sealedCaKeys(db: Kysely<Tables>): Promise<{ id: string; se
 export async function updateSealedCaKey(db: Kysely<Tables>, id: string, sealed: string): Promise<void> {
   await db.updateTable('certificate_authorities').set({ key_sealed: sealed }).where('id', '=', id).execute();
 }
+
+/** A CA as operators see it. */
+export interface CaSummary {
+  readonly id: string;
+  readonly role: CaRole;
+  readonly status: CaStatus;
+  readonly subject: string;
+  readonly serial: string;
+  readonly keyAlgorithm: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** Whether its private key is online (sealed in the database); an offline root signs only elsewhere. */
+  readonly keyOnline: boolean;
+  readonly pem: string;
+}
+
+export async function caSummaries(db: Kysely<Tables>): Promise<CaSummary[]> {
+  const rows = await db.selectFrom('certificate_authorities').selectAll().orderBy('created_at').execute();
+  return rows.map((r) => ({
+    id: r.id,
+    role: r.role as CaRole,
+    status: r.status as CaStatus,
+    subject: r.subject,
+    serial: r.serial,
+    keyAlgorithm: r.key_algorithm,
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    keyOnline: r.key_sealed !== null,
+    pem: r.cert_pem,
+  }));
+}

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import { loadCaHierarchy, type CaHierarchy, type SigningCa } from './ca-hierarchy.js';
 import type { IssuingCa } from './certificates.js';
@@ -13,12 +14,14 @@ export class CertificateAuthorities {
   readonly #store: Store;
   readonly #keyRing: KeyRing;
   readonly #pkiBase: string;
+  readonly #clock: Clock;
   #loaded: Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> | undefined;
 
-  constructor(store: Store, keyRing: KeyRing, pkiBase: string) {
+  constructor(store: Store, keyRing: KeyRing, pkiBase: string, clock: Clock) {
     this.#store = store;
     this.#keyRing = keyRing;
     this.#pkiBase = pkiBase;
+    this.#clock = clock;
   }
 
   async hierarchy(): Promise<CaHierarchy> {
@@ -38,8 +41,17 @@ export class CertificateAuthorities {
     this.#loaded = undefined;
   }
 
+  /** Reloads when another process or node rotated the issuing CA; returns whether it did. */
+  async refreshIfRotated(): Promise<boolean> {
+    if (this.#loaded === undefined) return false;
+    const active = await this.#store.db.selectFrom('certificate_authorities').select('id').where('role', '=', 'issuing').where('status', '=', 'active').executeTakeFirst();
+    if (active?.id === (await this.#loaded).issuing.id) return false;
+    this.reload();
+    return true;
+  }
+
   #load(): Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> {
-    this.#loaded ??= loadCaHierarchy(this.#store, this.#keyRing).then((hierarchy) => ({
+    this.#loaded ??= loadCaHierarchy(this.#store, this.#keyRing, this.#clock.now()).then((hierarchy) => ({
       hierarchy,
       issuing: {
         id: hierarchy.issuing.id,

@@ -82,9 +82,9 @@ export async function createIssuingCa(params: CaParameters & { readonly root: Ca
   return { ca: { id, role: 'issuing', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) }, keys };
 }
 
-/** The chain clients trust: issuing CA first, then the root. */
-export function chainPem(issuing: CaCertificate, root: CaCertificate): string {
-  return certificatesToPem([issuing.certificate, root.certificate]);
+/** The chain clients trust: issuing CAs first, then the root. */
+export function chainPem(issuing: readonly CaCertificate[], root: CaCertificate): string {
+  return certificatesToPem([...issuing.map((c) => c.certificate), root.certificate]);
 }
 
 function newCaId(): string {

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { FleetwardError, type ErrorCode } from '@fleetward/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -127,6 +128,37 @@ export class Certificates {
       this.#queue.push({ prepared, actor, resolve, reject });
       this.#draining ??= new Promise<void>((done) => setImmediate(done)).then(() => this.#drain());
     });
+  }
+
+  /**
+   * Device-initiated renewal: the device proves possession of its current certificate (verified by
+   * TLS) and sends a CSR for a new key. The new certificate replaces the current one, which stays
+   * valid for the overlap window (`retireSuperseded` ends it).
+   */
+  async renew(request: { readonly current: X509Certificate; readonly csr: Buffer | string; readonly via: 'est' | 'renewal'; readonly keyStorage?: KeyStorage; readonly attestation?: Readonly<Record<string, JsonValue>>; readonly source?: string }): Promise<IssuedCertificate> {
+    const serial = serialOf(request.current);
+    const info = await this.get(serial).catch(() => null);
+    const actor = { name: `thing:${info?.thing ?? 'unknown'}`, ...(request.source !== undefined && { source: request.source }) };
+    const refuse = async (error: FleetwardError): Promise<never> => {
+      await this.recordRefusal({ subject: info?.thing ?? serial, kind: 'device', via: request.via }, error.code, actor);
+      throw error;
+    };
+    if (info === null || info.kind !== 'device' || info.thing === null) return refuse(new FleetwardError('FW_ERR_UNAUTHENTICATED', 'this certificate is not a device certificate Fleetward issued'));
+    if (info.status !== 'active') return refuse(new FleetwardError('FW_ERR_CERT_REVOKED', `certificate ${serial} is revoked`, { serial }));
+    if (Date.parse(info.notAfter) <= this.#deps.clock.now().getTime()) return refuse(new FleetwardError('FW_ERR_UNAUTHENTICATED', `certificate ${serial} has expired; provision the device again`, { serial }));
+    return this.issue(
+      {
+        subject: info.thing,
+        kind: 'device',
+        csr: request.csr,
+        via: request.via,
+        replaces: serial,
+        keyStorage: request.keyStorage ?? info.keyStorage,
+        ...(info.template !== null && { template: info.template }),
+        ...(request.attestation !== undefined && { attestation: request.attestation }),
+      },
+      actor,
+    );
   }
 
   /** Waits until every issuance accepted so far is committed or refused. */
@@ -369,6 +401,11 @@ export class Certificates {
     if (serials.length > 0) this.#deps.events.emit('certificatesRevoked', { thing: null, serials, reason: 'superseded' });
     return serials;
   }
+}
+
+/** A certificate's serial as Fleetward stores it (lower-case hex, no sign byte). */
+export function serialOf(certificate: X509Certificate): string {
+  return certificate.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
 }
 
 export function codeOf(error: unknown): ErrorCode {

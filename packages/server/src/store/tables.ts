@@ -16,6 +16,8 @@ export interface Tables {
   certificates: CertificatesTable;
   certificate_keys: CertificateKeysTable;
   crl_numbers: CrlNumbersTable;
+  provisioning_templates: ProvisioningTemplatesTable;
+  enrollment_tokens: EnrollmentTokensTable;
 }
 
 export interface OperatorsTable {
@@ -152,4 +154,25 @@ export interface CertificateKeysTable {
 export interface CrlNumbersTable {
   ca_id: string;
   number: number;
+}
+
+export interface ProvisioningTemplatesTable {
+  name: string;
+  /** JSON of the template (see identity/provisioning/templates.ts). */
+  definition: string;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EnrollmentTokensTable {
+  id: string;
+  template: string;
+  /** SHA-256 of the token; the token itself is shown once. */
+  token_hash: string;
+  uses_left: number;
+  expires_at: string;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
 }

@@ -19,6 +19,7 @@ interface RouteCase {
 const ALL: readonly Role[] = ['admin', 'operator', 'auditor', 'viewer'];
 const FLEET_WRITERS: readonly Role[] = ['admin', 'operator'];
 const local = { name: 'test' };
+const newTemplate = async (t: TestNode) => (await t.node.context.identity.templates.create(unique(), { namePattern: 'd-.*' }, local)).name;
 const newThing = async (t: TestNode, withCertificate = false) => {
   const name = unique();
   await t.node.context.identity.things.create({ name }, local);
@@ -114,6 +115,29 @@ const ROUTES: readonly RouteCase[] = [
     },
     allowed: FLEET_WRITERS,
   },
+  { method: 'GET', route: '/api/v1/templates', request: () => Promise.resolve({ url: '/api/v1/templates' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/templates', request: () => Promise.resolve({ url: '/api/v1/templates', json: { name: unique(), namePattern: 'd-.*' } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/templates/:name', request: async (t) => ({ url: `/api/v1/templates/${await newTemplate(t)}` }), allowed: ALL },
+  { method: 'PATCH', route: '/api/v1/templates/:name', request: async (t) => ({ url: `/api/v1/templates/${await newTemplate(t)}`, json: { enabled: false } }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/templates/:name/tokens', request: async (t) => ({ url: `/api/v1/templates/${await newTemplate(t)}/tokens`, json: {} }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/templates/:name/tokens', request: async (t) => ({ url: `/api/v1/templates/${await newTemplate(t)}/tokens` }), allowed: ALL },
+  {
+    method: 'DELETE',
+    route: '/api/v1/enrollment-tokens/:id',
+    request: async (t) => ({ url: `/api/v1/enrollment-tokens/${(await t.node.context.identity.enrollmentTokens.issue(await newTemplate(t), { uses: 1, ttlHours: 1 }, local)).id}` }),
+    allowed: FLEET_WRITERS,
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/templates/:name/claim-certificates',
+    request: async (t) => {
+      const name = await newTemplate(t);
+      return { url: `/api/v1/templates/${name}/claim-certificates`, json: { csr: csrFor(name) } };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/cas', request: () => Promise.resolve({ url: '/api/v1/cas' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/cas/rotate-issuing', request: () => Promise.resolve({ url: '/api/v1/cas/rotate-issuing', json: {} }), allowed: ['admin'] },
   { method: 'GET', route: '/pki/ca.pem', request: () => Promise.resolve({ url: '/pki/ca.pem' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl', request: () => Promise.resolve({ url: '/pki/crl' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl/:ca', request: (t) => Promise.resolve({ url: `/pki/crl/${t.node.hierarchy.issuing.id}` }), allowed: 'public' },
@@ -149,7 +173,8 @@ describe.each(DIALECTS)('API access control on %s', (dialect) => {
     }
     served.add('GET /api/openapi.json');
     // OCSP answers anyone (RFC 6960); its POST body and GET path are DER, tested in pki.test.ts.
-    for (const route of ['POST /pki/ocsp', 'GET /pki/ocsp/{*}']) served.delete(route);
+    // EST routes authenticate devices themselves (certificate or enrollment token), tested in est.test.ts.
+    for (const route of ['POST /pki/ocsp', 'GET /pki/ocsp/{*}', 'GET /.well-known/est/cacerts', 'POST /.well-known/est/simpleenroll', 'POST /.well-known/est/:template/simpleenroll', 'POST /.well-known/est/simplereenroll']) served.delete(route);
     expect(new Set(ROUTES.map((r) => `${r.method} ${r.route}`))).toEqual(served);
   });
 

@@ -89,7 +89,7 @@ describe.each(DIALECTS)('CA bootstrap on %s', (dialect) => {
     const env = await initialized(dialect);
     const { context } = await openHome(env.config(), { create: false });
     cleanups.push(() => closeContext(context));
-    const error = await loadCaHierarchy(context.store, KeyRing.generate(new Date())).catch((e: unknown) => e);
+    const error = await loadCaHierarchy(context.store, KeyRing.generate(new Date()), new Date()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FleetwardError);
     expect((error as FleetwardError).code).toBe('FW_ERR_KEY_UNREADABLE');
   });
@@ -106,7 +106,7 @@ describe.each(DIALECTS)('CA bootstrap on %s', (dialect) => {
     expect(ring.keyIds).not.toContain(oldId);
     const reopened = await openHome(env.config(), { create: false });
     cleanups.push(() => closeContext(reopened.context));
-    await expect(loadCaHierarchy(reopened.context.store, reopened.context.keyRing)).resolves.toBeDefined();
+    await expect(loadCaHierarchy(reopened.context.store, reopened.context.keyRing, new Date())).resolves.toBeDefined();
     expect(await reopened.context.audit.list({ limit: 1000, action: 'kek.rotate' })).toHaveLength(1);
   });
 });

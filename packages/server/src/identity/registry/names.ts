@@ -19,7 +19,7 @@ export function thingName(value: string): ThingName {
   return value;
 }
 
-export function registryName(value: string, what: 'thing type' | 'group' | 'attribute key' | 'template'): string {
+export function registryName(value: string, what: 'thing type' | 'group' | 'attribute key' | 'template' | 'policy'): string {
   if (!REGISTRY_NAME.test(value)) {
     throw new FleetwardError('FW_ERR_VALIDATION', `${what} name ${JSON.stringify(value.slice(0, 140))} is invalid: use 1-128 of A-Z, a-z, 0-9, '_', '.', ':', '-', starting with a letter or digit`, { field: what });
   }

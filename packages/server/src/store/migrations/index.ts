@@ -3,12 +3,14 @@ import type { StoreDialect } from '../store.js';
 import { foundation } from './0001-foundation.js';
 import { registry } from './0002-registry.js';
 import { certificates } from './0003-certificates.js';
+import { provisioning } from './0004-provisioning.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0001_foundation', foundation],
   ['0002_registry', registry],
   ['0003_certificates', certificates],
+  ['0004_provisioning', provisioning],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
