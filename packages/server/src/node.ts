@@ -21,6 +21,7 @@ import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
+import { ThirdPartyCas } from './identity/third-party-cas.js';
 import { Manufacturing } from './identity/manufacturing.js';
 import { ClaimProvisioning } from './identity/provisioning/claim.js';
 import { EnrollmentTokens } from './identity/provisioning/enrollment-tokens.js';
@@ -50,6 +51,7 @@ export interface IdentityServices {
   readonly templates: ProvisioningTemplates;
   readonly enrollmentTokens: EnrollmentTokens;
   readonly claims: ClaimProvisioning;
+  readonly thirdPartyCas: ThirdPartyCas;
   readonly crl: CrlPublisher;
   readonly ocsp: OcspResponder;
 }
@@ -127,10 +129,11 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   const templates = new ProvisioningTemplates({ store, audit, clock });
   const enrollmentTokens = new EnrollmentTokens({ store, audit, clock });
   const claims = new ClaimProvisioning({ store, audit, clock, templates, tokens: enrollmentTokens, things, certificates, events });
+  const thirdPartyCas = new ThirdPartyCas({ store, audit, clock, templates, things });
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
   events.on('certificatesRevoked', () => crl.invalidate());
-  return { events, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, crl, ocsp };
+  return { events, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp };
 }
 
 function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {

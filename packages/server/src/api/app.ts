@@ -15,6 +15,7 @@ import type { Certificates } from '../identity/certificates.js';
 import type { CrlPublisher } from '../identity/crl-publisher.js';
 import type { Manufacturing } from '../identity/manufacturing.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
+import type { ThirdPartyCas } from '../identity/third-party-cas.js';
 import type { EnrollmentTokens } from '../identity/provisioning/enrollment-tokens.js';
 import type { ProvisioningTemplates } from '../identity/provisioning/templates.js';
 import type { OcspResponder } from '../identity/ocsp-responder.js';
@@ -50,6 +51,7 @@ export interface ApiDependencies {
   readonly templates: ProvisioningTemplates;
   readonly enrollmentTokens: EnrollmentTokens;
   readonly claims: ClaimProvisioning;
+  readonly thirdPartyCas: ThirdPartyCas;
   readonly cas: CertificateAuthorities;
   readonly caSummaries: () => Promise<CaSummary[]>;
   readonly rotateIssuingCa: (actor: Actor, options: { requestRotation: boolean }) => Promise<IssuingRotation>;

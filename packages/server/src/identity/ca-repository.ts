@@ -9,7 +9,8 @@ export interface StoredCa {
   readonly sealedKey: string | null;
 }
 
-export async function insertCa(db: Kysely<Tables>, ca: CaCertificate, sealedKey: string, now: Date): Promise<void> {
+/** Records a CA; `sealedKey` is null when its key is not held here (an offline root, a third-party CA). */
+export async function insertCa(db: Kysely<Tables>, ca: CaCertificate, sealedKey: string | null, now: Date): Promise<void> {
   await db
     .insertInto('certificate_authorities')
     .values({

@@ -2,18 +2,21 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { keyIdentifier, signCertificate } from './pki/certificate.js';
 import { subjectOf, subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
 import { authorityKeyIdentifier, basicConstraints, keyUsage, subjectKeyIdentifier } from './pki/extensions.js';
+import type { DeviceKeyAlgorithm } from './pki/key-policy.js';
 import { distinguishedName } from './pki/names.js';
 import { softwareSigner, type Signer } from './pki/signer.js';
 import { certificatesToPem, daysAfter, generateKeyPair, randomSerialNumber, spkiOf, type CaKeyAlgorithm, type KeyPair } from './keys.js';
 
-export type CaRole = 'root' | 'issuing';
+/** Fleetward's own root and issuing CAs, and third-party CAs registered for just-in-time registration. */
+export type CaRole = 'root' | 'issuing' | 'external';
 export type CaStatus = 'active' | 'retired';
 
 export interface CaCertificate {
   readonly id: string;
   readonly role: CaRole;
   readonly status: CaStatus;
-  readonly keyAlgorithm: CaKeyAlgorithm;
+  /** Fleetward's CAs use CaKeyAlgorithm; a registered third-party CA may use any accepted key. */
+  readonly keyAlgorithm: CaKeyAlgorithm | DeviceKeyAlgorithm;
   readonly certificate: X509Certificate;
 }
 

@@ -18,6 +18,8 @@ export interface Tables {
   crl_numbers: CrlNumbersTable;
   provisioning_templates: ProvisioningTemplatesTable;
   enrollment_tokens: EnrollmentTokensTable;
+  registered_cas: RegisteredCasTable;
+  ca_registration_codes: CaRegistrationCodesTable;
 }
 
 export interface OperatorsTable {
@@ -116,7 +118,7 @@ export interface GroupMembersTable {
 }
 
 export interface CertificatesTable {
-  /** Lower-case hex. */
+  /** Lower-case hex; for a certificate of a registered third-party CA, `<ca id>:<hex>` (their serials may collide). */
   serial: string;
   ca_id: string;
   thing_id: string | null;
@@ -175,4 +177,19 @@ export interface EnrollmentTokensTable {
   created_at: string;
   created_by: string;
   revoked_at: string | null;
+}
+
+export interface RegisteredCasTable {
+  ca_id: string;
+  /** The template just-in-time registration creates things from; null: devices must be registered first. */
+  template: string | null;
+  registered_by: string;
+  created_at: string;
+}
+
+export interface CaRegistrationCodesTable {
+  code: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/access/roles.js';
 import { DIALECTS, TestClock } from '../helpers/environment.js';
 import { csrFor } from '../helpers/csr.js';
+import { backdatedExternalCa } from '../helpers/external-ca.js';
 import { call, type Answer, type CallOptions } from '../helpers/https-client.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 
@@ -138,6 +139,28 @@ const ROUTES: readonly RouteCase[] = [
   },
   { method: 'GET', route: '/api/v1/cas', request: () => Promise.resolve({ url: '/api/v1/cas' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/cas/rotate-issuing', request: () => Promise.resolve({ url: '/api/v1/cas/rotate-issuing', json: {} }), allowed: ['admin'] },
+  { method: 'POST', route: '/api/v1/cas/registration-code', request: () => Promise.resolve({ url: '/api/v1/cas/registration-code' }), allowed: ['admin'] },
+  {
+    method: 'POST',
+    route: '/api/v1/cas/register',
+    request: async (t) => {
+      const ca = await backdatedExternalCa(unique());
+      const { code } = await t.node.context.identity.thirdPartyCas.registrationCode();
+      return { url: '/api/v1/cas/register', json: { caCertificate: ca.pem, verificationCertificate: await ca.sign(code) } };
+    },
+    allowed: ['admin'],
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/cas/:id/deregister',
+    request: async (t) => {
+      const ca = await backdatedExternalCa(unique());
+      const { code } = await t.node.context.identity.thirdPartyCas.registrationCode();
+      const registered = await t.node.context.identity.thirdPartyCas.register({ caPem: ca.pem, verificationPem: await ca.sign(code) }, local);
+      return { url: `/api/v1/cas/${registered.id}/deregister` };
+    },
+    allowed: ['admin'],
+  },
   { method: 'GET', route: '/pki/ca.pem', request: () => Promise.resolve({ url: '/pki/ca.pem' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl', request: () => Promise.resolve({ url: '/pki/crl' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl/:ca', request: (t) => Promise.resolve({ url: `/pki/crl/${t.node.hierarchy.issuing.id}` }), allowed: 'public' },

@@ -1,6 +1,8 @@
 import type { Actor } from '../../audit/audit-events.js';
 import type { CaSummary } from '../../identity/ca-repository.js';
 import type { IssuingRotation } from '../../identity/ca-rotation.js';
+import type { ThirdPartyCas } from '../../identity/third-party-cas.js';
+import { RegistryNameSchema } from '../identity-schemas.js';
 import type { Api } from '../types.js';
 import { array, boolean, integer, object, oneOf, string } from '../json-schema.js';
 import { authenticatedErrors, Problem, Timestamp } from '../schemas.js';
@@ -20,7 +22,10 @@ const CaInfo = object({
 });
 
 /** The CA hierarchy: anyone with fleet:read sees it; rotating the issuing CA is for admins (ca:write). */
-export function caRoutes(app: Api, deps: { readonly caSummaries: () => Promise<CaSummary[]>; readonly rotateIssuingCa: (actor: Actor, options: { requestRotation: boolean }) => Promise<IssuingRotation> }): void {
+export function caRoutes(
+  app: Api,
+  deps: { readonly caSummaries: () => Promise<CaSummary[]>; readonly rotateIssuingCa: (actor: Actor, options: { requestRotation: boolean }) => Promise<IssuingRotation>; readonly thirdPartyCas: ThirdPartyCas },
+): void {
   const tags = ['certificate authorities'];
   app.get('/api/v1/cas', { config: { access: { kind: 'permission', permission: 'fleet:read' } }, schema: { tags, response: { 200: object({ cas: array(CaInfo) }), ...authenticatedErrors } } }, async () => ({ cas: await deps.caSummaries() }));
   app.post(
@@ -36,4 +41,31 @@ export function caRoutes(app: Api, deps: { readonly caSummaries: () => Promise<C
     },
     async (request) => deps.rotateIssuingCa(actorOf(request), { requestRotation: request.body.requestRotation === true }),
   );
+
+  const admin = { access: { kind: 'permission', permission: 'ca:write' } } as const;
+  app.post(
+    '/api/v1/cas/registration-code',
+    { config: admin, schema: { tags, description: 'A code to sign as the CN of a verification certificate, proving possession of a third-party CA key (valid 24 h, once).', response: { 201: object({ code: string(), expiresAt: Timestamp }), ...authenticatedErrors } } },
+    async (_request, reply) => reply.code(201).send(await deps.thirdPartyCas.registrationCode()),
+  );
+  app.post(
+    '/api/v1/cas/register',
+    {
+      config: admin,
+      schema: {
+        tags,
+        description: "Registers a third-party CA. verificationCertificate: signed by that CA, CN = a registration code. template: devices with its certificates are registered just in time from it.",
+        body: object({ caCertificate: string({ maxLength: 16_384 }), verificationCertificate: string({ maxLength: 16_384 }) }, { template: RegistryNameSchema }),
+        response: { 201: CaInfo, 409: Problem, ...authenticatedErrors },
+      },
+    },
+    async (request, reply) => {
+      const { caCertificate, verificationCertificate, template } = request.body;
+      return reply.code(201).send(await deps.thirdPartyCas.register({ caPem: caCertificate, verificationPem: verificationCertificate, ...(template !== undefined && { template }) }, actorOf(request)));
+    },
+  );
+  app.post('/api/v1/cas/:id/deregister', { config: admin, schema: { tags, params: object({ id: string({ pattern: '^[a-f0-9]{32}$' }) }), response: { 200: object({ deregistered: string() }), 404: Problem, ...authenticatedErrors } } }, async (request) => {
+    await deps.thirdPartyCas.deregister(request.params.id, actorOf(request));
+    return { deregistered: request.params.id };
+  });
 }

@@ -4,6 +4,7 @@ import { foundation } from './0001-foundation.js';
 import { registry } from './0002-registry.js';
 import { certificates } from './0003-certificates.js';
 import { provisioning } from './0004-provisioning.js';
+import { registeredCas } from './0005-registered-cas.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -11,6 +12,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0002_registry', registry],
   ['0003_certificates', certificates],
   ['0004_provisioning', provisioning],
+  ['0005_registered_cas', registeredCas],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
