@@ -42,7 +42,9 @@ function configurationReference(): string {
     '',
     'The CLI client also reads `FLEETWARD_URL` (a running node\'s API, e.g. `https://127.0.0.1:8443`),',
     '`FLEETWARD_TOKEN` (an operator token) and `FLEETWARD_CA_FILE` (the CA chain to trust; default',
-    '`$FLEETWARD_HOME/ca.pem`). Any other `FLEETWARD_*` variable is refused as a likely typo.',
+    '`$FLEETWARD_HOME/ca.pem`). `fleetward init --offline-root` and `fleetward ca sign-issuing` read',
+    'the offline root key\'s passphrase from `FLEETWARD_ROOT_KEY_PASSPHRASE`. Any other `FLEETWARD_*`',
+    'variable is refused as a likely typo.',
     '',
   ].join('\n');
 }

@@ -10,13 +10,16 @@ import type { Readiness } from './api/routes/health.js';
 import type { Api } from './api/types.js';
 import { AuditLog } from './audit/audit-log.js';
 import { systemClock, type Clock } from './clock.js';
-import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
+import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, readPrivateFile, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
 import { redactedConfig } from './config/load-config.js';
 import { apiUrl, pkiBaseUrl, type Config } from './config/settings.js';
 import { serverTlsOptions } from './gateway/tls-policy.js';
 import { caSummaries, sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
-import { rotateIssuingCa, type IssuingRotation } from './identity/ca-rotation.js';
-import { ensureCaHierarchy, type CaHierarchy } from './identity/ca-hierarchy.js';
+import { rotateIssuingCa, type IssuingCaOperations, type IssuingRotation } from './identity/ca-rotation.js';
+import { importIssuingCa, requestIssuingCa } from './identity/offline-root.js';
+import { ensureCaHierarchy, type CaHierarchy, type HierarchyOptions } from './identity/ca-hierarchy.js';
+import { KeyCustody } from './identity/custody/key-custody.js';
+import { Pkcs11Custody } from './identity/custody/pkcs11-custody.js';
 import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
@@ -42,6 +45,7 @@ import { VERSION } from './version.js';
 /** Rule 1: the registry, the CAs and the certificates they issue. */
 export interface IdentityServices {
   readonly events: IdentityEvents;
+  readonly custody: KeyCustody;
   readonly cas: CertificateAuthorities;
   readonly thingTypes: ThingTypes;
   readonly groups: Groups;
@@ -75,6 +79,8 @@ export interface OpenOptions {
   readonly create: boolean;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** How the CAs are created, when they are (an offline root). */
+  readonly hierarchy?: HierarchyOptions;
 }
 
 /** What opening the data folder created, for the start-up message. */
@@ -108,7 +114,7 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
     if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
-    const { created: caCreated } = await ensureCaHierarchy({ store, keyRing, audit, clock }, config.ca);
+    const { created: caCreated } = await ensureCaHierarchy({ store, custody: identity.custody, audit, clock }, config.ca, options.hierarchy);
     const bootstrapToken = await operators.bootstrap(config.auth.bootstrapTokenTtlHours);
     return { context, report: { initialized: !initialized, caCreated, bootstrapToken } };
   } catch (error) {
@@ -120,7 +126,8 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
 function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger }): IdentityServices {
   const { config, store, audit, clock, keyRing, logger } = deps;
   const events = new IdentityEvents((error) => logger.error({ err: error }, 'an identity event listener failed'));
-  const cas = new CertificateAuthorities(store, keyRing, pkiBaseUrl(config), clock);
+  const custody = keyCustody(config, keyRing);
+  const cas = new CertificateAuthorities(store, custody, pkiBaseUrl(config), clock);
   const thingTypes = new ThingTypes({ store, audit, clock });
   const groups = new Groups({ store, audit, clock });
   const things = new Things({ store, audit, clock, groups, events });
@@ -133,7 +140,21 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
   events.on('certificatesRevoked', () => crl.invalidate());
-  return { events, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp };
+  return { events, custody, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp };
+}
+
+/** CA key custody: sealed keys always open; a PKCS#11 token is opened on first use when configured. */
+function keyCustody(config: Config, keyRing: KeyRing): KeyCustody {
+  const { pkcs11Module: module, pkcs11TokenLabel: tokenLabel, pkcs11Pin, pkcs11PinFile, keyCustody: mode } = config.pki;
+  const token =
+    module !== null && tokenLabel !== null
+      ? async () => {
+          if (pkcs11Pin === null && pkcs11PinFile === null) throw new FleetwardError('FW_ERR_CONFIG_INVALID', 'the PKCS#11 token needs a PIN: set FLEETWARD_PKI_PKCS11_PIN_FILE (a 0600 file) or FLEETWARD_PKI_PKCS11_PIN');
+          const pin = pkcs11Pin ?? (await readPrivateFile(pkcs11PinFile as string, 'PKCS#11 PIN file')).toString('utf8').trim();
+          return Pkcs11Custody.open({ module, tokenLabel, pin });
+        }
+      : null;
+  return new KeyCustody(keyRing, mode, token);
 }
 
 function storeOptions(config: Config, layout: HomeLayout, logger: Logger): StoreOptions {
@@ -201,11 +222,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       operators: context.operators,
       ...context.identity,
       caSummaries: () => caSummaries(store.db),
-      rotateIssuingCa: async (actor, options) => {
-        const rotation = await rotateIssuingCaOf(context, actor, options);
-        await refreshTls();
-        return rotation;
-      },
+      issuingCa: issuingCaOperations(context, () => refreshTls()),
       audit: context.audit,
       throttle,
       metrics: context.metrics,
@@ -283,13 +300,24 @@ async function prepareTls(context: NodeContext, hierarchy: CaHierarchy): Promise
   return credentials;
 }
 
-/** Rotates the issuing CA, then makes this node use it and publish the new chain in ca.pem. */
-export async function rotateIssuingCaOf(context: NodeContext, actor: Actor, options: { readonly requestRotation: boolean }): Promise<IssuingRotation> {
-  const { store, keyRing, audit, clock, config, identity, layout } = context;
-  const rotation = await rotateIssuingCa({ store, keyRing, audit, clock, events: identity.events }, config.ca, actor, options);
-  identity.cas.reload();
-  await writePublicFile(layout.caFile, (await identity.cas.hierarchy()).chainPem);
-  return rotation;
+/**
+ * The issuing CA operations on a context: after a change this process uses the new CA at once and
+ * publishes the new chain in ca.pem; `afterChange` lets a running node swap its TLS identity too.
+ */
+export function issuingCaOperations(context: NodeContext, afterChange: () => Promise<unknown> = () => Promise.resolve()): IssuingCaOperations {
+  const { store, audit, clock, config, identity, layout } = context;
+  const deps = { store, custody: identity.custody, audit, clock, events: identity.events };
+  const adopt = async (rotation: IssuingRotation): Promise<IssuingRotation> => {
+    identity.cas.reload();
+    await writePublicFile(layout.caFile, (await identity.cas.hierarchy()).chainPem);
+    await afterChange();
+    return rotation;
+  };
+  return {
+    rotate: async (actor, options) => adopt(await rotateIssuingCa(deps, config.ca, actor, options)),
+    request: (actor) => requestIssuingCa(deps, config.ca, actor),
+    import: async (certificatePem, actor, options) => adopt(await importIssuingCa(deps, certificatePem, actor, options)),
+  };
 }
 
 /** `fleetward init`: creates the data folder, CA hierarchy and server certificate, then closes. */

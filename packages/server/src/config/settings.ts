@@ -1,4 +1,4 @@
-import { hostName, hostNameList, httpsUrl, integer, oneOf, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
+import { hostName, hostNameList, httpsUrl, integer, oneOf, optionalPath, optionalText, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
 
 /**
  * Every configuration key Fleetward reads, with its environment variable, optional CLI flag,
@@ -25,6 +25,7 @@ function setting<T>(spec: Setting<T>): Setting<T> {
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 export const CA_KEY_ALGORITHMS = ['ECDSA-P256', 'ECDSA-P384'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const KEY_CUSTODIES = ['sealed', 'pkcs11'] as const;
 
 export const settings = {
   home: setting({
@@ -100,6 +101,26 @@ export const settings = {
     crlValidityHours: setting({
       env: 'FLEETWARD_PKI_CRL_VALIDITY_HOURS', default: 24, parse: integer(1, 168),
       expected: 'an integer number of hours between 1 and 168', description: 'How long a published CRL is valid (its nextUpdate). CRLs are regenerated on every revocation and at least every quarter of this.',
+    }),
+    keyCustody: setting<(typeof KEY_CUSTODIES)[number]>({
+      env: 'FLEETWARD_PKI_KEY_CUSTODY', default: 'sealed', parse: oneOf(KEY_CUSTODIES),
+      expected: `one of ${KEY_CUSTODIES.join(', ')}`, description: 'Where new CA keys are made and kept: sealed with the key-encryption key, or non-extractable in a PKCS#11 token (pki.pkcs11.*).',
+    }),
+    pkcs11Module: setting<string | null>({
+      env: 'FLEETWARD_PKI_PKCS11_MODULE', default: null, parse: optionalPath,
+      expected: 'an absolute path to a PKCS#11 module (.so)', description: 'PKCS#11 module holding CA keys (for SoftHSM2: /usr/lib/softhsm/libsofthsm2.so).',
+    }),
+    pkcs11TokenLabel: setting<string | null>({
+      env: 'FLEETWARD_PKI_PKCS11_TOKEN_LABEL', default: null, parse: optionalText(32),
+      expected: 'a token label of at most 32 characters', description: 'Label of the PKCS#11 token holding CA keys.',
+    }),
+    pkcs11PinFile: setting<string | null>({
+      env: 'FLEETWARD_PKI_PKCS11_PIN_FILE', default: null, parse: optionalPath,
+      expected: 'an absolute path to a 0600 file', description: 'File holding the token PIN (refused if others can read it). Or set FLEETWARD_PKI_PKCS11_PIN.',
+    }),
+    pkcs11Pin: setting<string | null>({
+      env: 'FLEETWARD_PKI_PKCS11_PIN', default: null, parse: optionalText(256), redact: (v) => (v === null ? null : '***'),
+      expected: 'the token PIN', description: 'PIN of the PKCS#11 token (never printed). Prefer pki.pkcs11PinFile.',
     }),
     renewalWindowDays: setting({
       env: 'FLEETWARD_PKI_RENEWAL_WINDOW_DAYS', default: 7, parse: integer(1, 90),
@@ -182,4 +203,4 @@ export function pkiBaseUrl(config: Config): string {
 }
 
 /** Variables in the FLEETWARD_ namespace that are read by CLI clients, not by the node. */
-export const CLIENT_ENVIRONMENT = ['FLEETWARD_URL', 'FLEETWARD_TOKEN', 'FLEETWARD_CA_FILE'] as const;
+export const CLIENT_ENVIRONMENT = ['FLEETWARD_URL', 'FLEETWARD_TOKEN', 'FLEETWARD_CA_FILE', 'FLEETWARD_ROOT_KEY_PASSPHRASE'] as const;

@@ -61,6 +61,15 @@ export const httpsUrl: ValueParser<string | null> = (raw) => {
   }
 };
 
+export const optionalPath: ValueParser<string | null> = (raw) => {
+  if (raw === null || raw === '') return null;
+  return typeof raw === 'string' && raw.startsWith('/') && raw.length <= 4096 && !/[\p{Cc}]/u.test(raw) ? raw : undefined;
+};
+
+export function optionalText(maxLength: number): ValueParser<string | null> {
+  return (raw) => (raw === null || raw === '' ? null : text(maxLength)(raw));
+}
+
 export const sqlIdentifier: ValueParser<string> = (raw) =>
   typeof raw === 'string' && /^[a-z_][a-z0-9_]{0,62}$/.test(raw) ? raw : undefined;
 

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { FleetwardError } from '@fleetward/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
@@ -5,10 +6,11 @@ import type { Config } from '../config/settings.js';
 import { lockForTransaction } from '../store/locks.js';
 import type { Store } from '../store/store.js';
 import { activeCas, allCas, insertCa, type StoredCa } from './ca-repository.js';
-import { chainPem, createIssuingCa, createRootCa, type CaCertificate } from './certificate-authority.js';
-import type { KeyRing } from './key-ring.js';
-import { exportPkcs8, importPrivateKey, notAfterOf } from './keys.js';
+import { chainPem, createIssuingCa, createRootCa, newCaId, type CaCertificate } from './certificate-authority.js';
+import type { KeyCustody } from './custody/key-custody.js';
+import { spkiOf } from './keys.js';
 import { softwareSigner, type Signer } from './pki/signer.js';
+import { ROOT_PASSPHRASE_MIN_LENGTH } from './offline-root.js';
 
 /** An issuing CA whose key is online: it signs certificates, CRLs and OCSP responses. */
 export interface SigningCa {
@@ -33,43 +35,78 @@ export interface CaHierarchy {
 
 export interface CaDependencies {
   readonly store: Store;
-  readonly keyRing: KeyRing;
+  readonly custody: KeyCustody;
   readonly audit: AuditLog;
   readonly clock: Clock;
 }
 
+export interface HierarchyOptions {
+  /**
+   * Keep the root key offline: it is generated here, handed to `saveKey` encrypted with the
+   * passphrase (before anything is committed, so a failure cannot lose it), and never stored.
+   * New issuing CAs are then signed on the offline machine.
+   */
+  readonly offlineRoot?: { readonly passphrase: string; readonly saveKey: (encryptedPem: string) => Promise<void> };
+}
+
 /**
- * Creates the root and issuing CAs unless they exist. The keys are made before any lock is
- * taken; the insert runs under a cluster-wide lock and re-checks, so nodes starting together on
- * one PostgreSQL create one hierarchy, not two.
+ * Creates the root and issuing CAs unless they exist. Keys are made before any lock is taken; the
+ * insert runs under a cluster-wide lock and re-checks, so nodes starting together on one
+ * PostgreSQL create one hierarchy, not two.
  */
-export async function ensureCaHierarchy(deps: CaDependencies, config: Config['ca']): Promise<{ created: boolean }> {
-  if (pickActive(await activeCas(deps.store.db)) !== null) return { created: false };
+export async function ensureCaHierarchy(deps: CaDependencies, config: Config['ca'], options: HierarchyOptions = {}): Promise<{ created: boolean }> {
+  if (pickActive(await activeCas(deps.store.db)) !== null) {
+    if (options.offlineRoot) throw new FleetwardError('FW_ERR_CONFLICT', 'a CA hierarchy exists already; an offline root can only be chosen when the CAs are first created');
+    return { created: false };
+  }
+  if (options.offlineRoot && options.offlineRoot.passphrase.length < ROOT_PASSPHRASE_MIN_LENGTH) {
+    throw new FleetwardError('FW_ERR_VALIDATION', `the offline root key passphrase must have at least ${ROOT_PASSPHRASE_MIN_LENGTH} characters: it is the key's only protection`);
+  }
   const now = deps.clock.now();
-  const parameters = { organization: config.name, algorithm: config.keyAlgorithm, now };
-  const root = await createRootCa({ ...parameters, validityDays: config.rootValidityDays });
-  const issuing = await createIssuingCa({ ...parameters, validityDays: config.issuingValidityDays, root: root.ca, rootSigner: softwareSigner(root.keys.privateKey) });
-  const sealed = [root, issuing].map((c) => ({ ca: c.ca, key: deps.keyRing.seal(exportPkcs8(c.keys.privateKey), `ca:${c.ca.id}`) }));
-  return deps.store.db.transaction().execute(async (trx) => {
+  const common = { organization: config.name, algorithm: config.keyAlgorithm, now };
+  const rootId = newCaId();
+  const issuingId = newCaId();
+  let rootKey: { subjectPublicKeyInfo: Buffer; signer: Signer; reference: string | null };
+  if (options.offlineRoot) {
+    const keys = generateKeyPairSync('ec', { namedCurve: config.keyAlgorithm === 'ECDSA-P384' ? 'P-384' : 'P-256' });
+    rootKey = { subjectPublicKeyInfo: spkiOf(keys.publicKey), signer: softwareSigner(keys.privateKey), reference: null };
+    await options.offlineRoot.saveKey(keys.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: options.offlineRoot.passphrase }) as string);
+  } else {
+    rootKey = await deps.custody.generate(rootId, config.keyAlgorithm);
+  }
+  const root = await createRootCa({ ...common, id: rootId, validityDays: config.rootValidityDays, key: rootKey });
+  const issuingKey = await deps.custody.generate(issuingId, config.keyAlgorithm);
+  const issuing = await createIssuingCa({ ...common, id: issuingId, validityDays: config.issuingValidityDays, subjectPublicKeyInfo: issuingKey.subjectPublicKeyInfo, root: root.certificate, rootSigner: rootKey.signer });
+  const created = await deps.store.db.transaction().execute(async (trx) => {
     await lockForTransaction(trx, deps.store.dialect, 'fleetward:ca-bootstrap');
-    if (pickActive(await activeCas(trx)) !== null) return { created: false };
-    for (const { ca, key } of sealed) await insertCa(trx, ca, key, now);
+    if (pickActive(await activeCas(trx)) !== null) return false;
+    await insertCa(trx, root, rootKey.reference, now);
+    await insertCa(trx, issuing, issuingKey.reference, now);
     await deps.audit.recordWithin(
       trx,
-      sealed.map(({ ca }) => ({
+      [root, issuing].map((ca) => ({
         actor: 'node',
         action: 'ca.create' as const,
         outcome: 'success' as const,
         target: `ca:${ca.id}`,
-        details: { role: ca.role, subject: ca.certificate.subject.split('\n').join(', '), serial: ca.certificate.serialNumber.toLowerCase(), notAfter: notAfterOf(ca.certificate).toISOString(), keyAlgorithm: ca.keyAlgorithm },
+        details: {
+          role: ca.role,
+          subject: ca.certificate.subject.split('\n').join(', '),
+          serial: ca.certificate.serialNumber.toLowerCase(),
+          notAfter: new Date(ca.certificate.validTo).toISOString(),
+          keyAlgorithm: ca.keyAlgorithm,
+          custody: ca === root && options.offlineRoot ? 'offline' : deps.custody.mode,
+        },
       })),
     );
-    return { created: true };
+    return true;
   });
+  if (!created && options.offlineRoot) throw new FleetwardError('FW_ERR_CONFLICT', 'another node created the CA hierarchy meanwhile; the root key just saved belongs to no CA and can be deleted');
+  return { created };
 }
 
 /** Loads the active hierarchy and opens the issuing CAs' keys; refuses to run without one. */
-export async function loadCaHierarchy(store: Store, keyRing: KeyRing, now: Date): Promise<CaHierarchy> {
+export async function loadCaHierarchy(store: Store, custody: KeyCustody, now: Date): Promise<CaHierarchy> {
   const cas = await allCas(store.db);
   const active = pickActive(cas.filter((c) => c.ca.status === 'active'));
   if (active === null) throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', 'no active CA hierarchy in the database; run `fleetward init`');
@@ -78,7 +115,7 @@ export async function loadCaHierarchy(store: Store, keyRing: KeyRing, now: Date)
   const signingCas = new Map<string, SigningCa>();
   for (const stored of cas) {
     if (stored.ca.role !== 'issuing' || stored.sealedKey === null) continue;
-    signingCas.set(stored.ca.id, { ca: stored.ca, signer: softwareSigner(importPrivateKey(keyRing.open(stored.sealedKey, `ca:${stored.ca.id}`))) });
+    signingCas.set(stored.ca.id, { ca: stored.ca, signer: await custody.signer(stored.ca.id, stored.sealedKey) });
   }
   const signing = signingCas.get(issuing.ca.id) as SigningCa;
   // Retired issuing CAs stay trusted while devices still use their certificates (the transition window).

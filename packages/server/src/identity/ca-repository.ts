@@ -48,9 +48,9 @@ export async function allCas(db: Kysely<Tables>): Promise<StoredCa[]> {
   }));
 }
 
-/** Every sealed CA key, for re-sealing after a key-encryption key rotation. */
+/** Every CA key sealed with the KEK (not those in a token), for re-sealing after a KEK rotation. */
 export async function sealedCaKeys(db: Kysely<Tables>): Promise<{ id: string; sealed: string }[]> {
-  const rows = await db.selectFrom('certificate_authorities').select(['id', 'key_sealed']).where('key_sealed', 'is not', null).execute();
+  const rows = await db.selectFrom('certificate_authorities').select(['id', 'key_sealed']).where('key_sealed', 'like', 'fwseal1.%').execute();
   return rows.map((row) => ({ id: row.id, sealed: row.key_sealed as string }));
 }
 

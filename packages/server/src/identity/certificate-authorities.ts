@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import { loadCaHierarchy, type CaHierarchy, type SigningCa } from './ca-hierarchy.js';
 import type { IssuingCa } from './certificates.js';
 import { IssuanceProfile } from './issuance-profile.js';
-import type { KeyRing } from './key-ring.js';
+import type { KeyCustody } from './custody/key-custody.js';
 import { notAfterOf } from './keys.js';
 
 /**
@@ -12,14 +12,14 @@ import { notAfterOf } from './keys.js';
  */
 export class CertificateAuthorities {
   readonly #store: Store;
-  readonly #keyRing: KeyRing;
+  readonly #custody: KeyCustody;
   readonly #pkiBase: string;
   readonly #clock: Clock;
   #loaded: Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> | undefined;
 
-  constructor(store: Store, keyRing: KeyRing, pkiBase: string, clock: Clock) {
+  constructor(store: Store, custody: KeyCustody, pkiBase: string, clock: Clock) {
     this.#store = store;
-    this.#keyRing = keyRing;
+    this.#custody = custody;
     this.#pkiBase = pkiBase;
     this.#clock = clock;
   }
@@ -51,7 +51,7 @@ export class CertificateAuthorities {
   }
 
   #load(): Promise<{ hierarchy: CaHierarchy; issuing: IssuingCa }> {
-    this.#loaded ??= loadCaHierarchy(this.#store, this.#keyRing, this.#clock.now()).then((hierarchy) => ({
+    this.#loaded ??= loadCaHierarchy(this.#store, this.#custody, this.#clock.now()).then((hierarchy) => ({
       hierarchy,
       issuing: {
         id: hierarchy.issuing.id,

@@ -4,8 +4,8 @@ import { subjectOf, subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
 import { authorityKeyIdentifier, basicConstraints, keyUsage, subjectKeyIdentifier } from './pki/extensions.js';
 import type { DeviceKeyAlgorithm } from './pki/key-policy.js';
 import { distinguishedName } from './pki/names.js';
-import { softwareSigner, type Signer } from './pki/signer.js';
-import { certificatesToPem, daysAfter, generateKeyPair, randomSerialNumber, spkiOf, type CaKeyAlgorithm, type KeyPair } from './keys.js';
+import type { Signer } from './pki/signer.js';
+import { certificatesToPem, daysAfter, randomSerialNumber, type CaKeyAlgorithm } from './keys.js';
 
 /** Fleetward's own root and issuing CAs, and third-party CAs registered for just-in-time registration. */
 export type CaRole = 'root' | 'issuing' | 'external';
@@ -20,12 +20,8 @@ export interface CaCertificate {
   readonly certificate: X509Certificate;
 }
 
-export interface NewCa {
-  readonly ca: CaCertificate;
-  readonly keys: KeyPair;
-}
-
 interface CaParameters {
+  readonly id: string;
   readonly organization: string;
   readonly algorithm: CaKeyAlgorithm;
   readonly validityDays: number;
@@ -36,11 +32,9 @@ interface CaParameters {
 export const BACKDATE_MS = 5 * 60_000;
 
 /** A self-signed root: CA, key usage certificate and CRL signing only (RFC 5280 §4.2.1.3, §4.2.1.9). */
-export async function createRootCa(params: CaParameters): Promise<NewCa> {
-  const id = newCaId();
-  const keys = await generateKeyPair(params.algorithm);
-  const spki = spkiOf(keys.publicKey);
-  const name = distinguishedName([['CN', `${params.organization} Root CA ${id.slice(0, 8)}`], ['O', params.organization]]);
+export async function createRootCa(params: CaParameters & { readonly key: { readonly subjectPublicKeyInfo: Buffer; readonly signer: Signer } }): Promise<CaCertificate> {
+  const spki = params.key.subjectPublicKeyInfo;
+  const name = distinguishedName([['CN', `${params.organization} Root CA ${params.id.slice(0, 8)}`], ['O', params.organization]]);
   const der = await signCertificate(
     {
       serial: randomSerialNumber(),
@@ -51,25 +45,24 @@ export async function createRootCa(params: CaParameters): Promise<NewCa> {
       notAfter: daysAfter(params.now, params.validityDays),
       extensions: [basicConstraints(true, 1), keyUsage(['keyCertSign', 'cRLSign']), subjectKeyIdentifier(keyIdentifier(spki))],
     },
-    softwareSigner(keys.privateKey),
+    params.key.signer,
   );
-  return { ca: { id, role: 'root', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) }, keys };
+  return { id: params.id, role: 'root', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) };
 }
 
 /**
  * An issuing CA signed by the root: it signs end-entity certificates, CRLs and OCSP responses
- * only (path length 0), and never outlives its root.
+ * only (path length 0), and never outlives its root. The root may sign here or, kept offline,
+ * on another machine (`fleetward ca sign-issuing`).
  */
-export async function createIssuingCa(params: CaParameters & { readonly root: CaCertificate; readonly rootSigner: Signer }): Promise<NewCa> {
-  const id = newCaId();
-  const keys = await generateKeyPair(params.algorithm);
-  const spki = spkiOf(keys.publicKey);
-  const rootNotAfter = new Date(params.root.certificate.validTo).getTime();
+export async function createIssuingCa(params: CaParameters & { readonly subjectPublicKeyInfo: Buffer; readonly root: X509Certificate; readonly rootSigner: Signer; readonly subject?: Buffer }): Promise<CaCertificate> {
+  const spki = params.subjectPublicKeyInfo;
+  const rootNotAfter = new Date(params.root.validTo).getTime();
   const der = await signCertificate(
     {
       serial: randomSerialNumber(),
-      issuer: subjectOf(params.root.certificate),
-      subject: distinguishedName([['CN', `${params.organization} Issuing CA ${id.slice(0, 8)}`], ['O', params.organization]]),
+      issuer: subjectOf(params.root),
+      subject: params.subject ?? issuingCaName(params.organization, params.id),
       subjectPublicKeyInfo: spki,
       notBefore: new Date(params.now.getTime() - BACKDATE_MS),
       notAfter: new Date(Math.min(daysAfter(params.now, params.validityDays).getTime(), rootNotAfter)),
@@ -77,12 +70,16 @@ export async function createIssuingCa(params: CaParameters & { readonly root: Ca
         basicConstraints(true, 0),
         keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign']),
         subjectKeyIdentifier(keyIdentifier(spki)),
-        authorityKeyIdentifier(keyIdentifier(subjectPublicKeyInfoOf(params.root.certificate))),
+        authorityKeyIdentifier(keyIdentifier(subjectPublicKeyInfoOf(params.root))),
       ],
     },
     params.rootSigner,
   );
-  return { ca: { id, role: 'issuing', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) }, keys };
+  return { id: params.id, role: 'issuing', status: 'active', keyAlgorithm: params.algorithm, certificate: new X509Certificate(der) };
+}
+
+export function issuingCaName(organization: string, id: string): Buffer {
+  return distinguishedName([['CN', `${organization} Issuing CA ${id.slice(0, 8)}`], ['O', organization]]);
 }
 
 /** The chain clients trust: issuing CAs first, then the root. */
@@ -90,6 +87,6 @@ export function chainPem(issuing: readonly CaCertificate[], root: CaCertificate)
   return certificatesToPem([...issuing.map((c) => c.certificate), root.certificate]);
 }
 
-function newCaId(): string {
+export function newCaId(): string {
   return randomBytes(16).toString('hex');
 }

@@ -20,6 +20,7 @@ export interface Tables {
   enrollment_tokens: EnrollmentTokensTable;
   registered_cas: RegisteredCasTable;
   ca_registration_codes: CaRegistrationCodesTable;
+  pending_issuing_cas: PendingIssuingCasTable;
 }
 
 export interface OperatorsTable {
@@ -192,4 +193,15 @@ export interface CaRegistrationCodesTable {
   created_at: string;
   expires_at: string;
   used_at: string | null;
+}
+
+export interface PendingIssuingCasTable {
+  id: string;
+  /** Where its private key is (sealed or in a token), as for an active CA. */
+  key_reference: string;
+  key_fingerprint: string;
+  key_algorithm: string;
+  csr_pem: string;
+  created_by: string;
+  created_at: string;
 }

@@ -3,10 +3,15 @@ import { FleetwardError } from '@fleetward/protocol';
 
 /** The stable code a refused operation fails with; fails the test if it was not refused. */
 export async function refusalCode(operation: Promise<unknown>): Promise<string> {
+  return (await refused(operation)).code;
+}
+
+/** The FleetwardError an asynchronous operation fails with; fails the test if it did not. */
+export async function refused(operation: Promise<unknown>): Promise<FleetwardError> {
   try {
     await operation;
   } catch (error) {
-    if (error instanceof FleetwardError) return error.code;
+    if (error instanceof FleetwardError) return error;
     throw error;
   }
   throw new Error('expected the operation to be refused');

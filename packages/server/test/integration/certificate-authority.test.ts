@@ -12,6 +12,7 @@ import { closeContext, initialize, localActor, openHome, rotateKeyEncryptionKey 
 import { DIALECTS, testEnvironment, TestClock, type Dialect, type TestEnvironment } from '../helpers/environment.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/store.js';
 import { KeyRing } from '../../src/identity/key-ring.js';
+import { KeyCustody } from '../../src/identity/custody/key-custody.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 
 const run = promisify(execFile);
@@ -76,9 +77,9 @@ describe.each(DIALECTS)('CA bootstrap on %s', (dialect) => {
     const stores = [await openStore(options), await openStore(options)];
     for (const store of stores) cleanups.push(() => store.close());
     await migrateToLatest(stores[0] as Store, config.database.schema);
-    const keyRing = KeyRing.generate(new Date());
+    const custody = new KeyCustody(KeyRing.generate(new Date()), 'sealed', null);
     const results = await Promise.all(
-      stores.map((store) => ensureCaHierarchy({ store, keyRing, audit: new AuditLog(store, new TestClock()), clock: new TestClock() }, config.ca)),
+      stores.map((store) => ensureCaHierarchy({ store, custody, audit: new AuditLog(store, new TestClock()), clock: new TestClock() }, config.ca)),
     );
     expect(results.map((r) => r.created).sort()).toEqual([false, true]);
     expect(await (stores[0] as Store).db.selectFrom('certificate_authorities').select('id').execute()).toHaveLength(2);
@@ -89,7 +90,7 @@ describe.each(DIALECTS)('CA bootstrap on %s', (dialect) => {
     const env = await initialized(dialect);
     const { context } = await openHome(env.config(), { create: false });
     cleanups.push(() => closeContext(context));
-    const error = await loadCaHierarchy(context.store, KeyRing.generate(new Date()), new Date()).catch((e: unknown) => e);
+    const error = await loadCaHierarchy(context.store, new KeyCustody(KeyRing.generate(new Date()), 'sealed', null), new Date()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FleetwardError);
     expect((error as FleetwardError).code).toBe('FW_ERR_KEY_UNREADABLE');
   });
@@ -106,7 +107,7 @@ describe.each(DIALECTS)('CA bootstrap on %s', (dialect) => {
     expect(ring.keyIds).not.toContain(oldId);
     const reopened = await openHome(env.config(), { create: false });
     cleanups.push(() => closeContext(reopened.context));
-    await expect(loadCaHierarchy(reopened.context.store, reopened.context.keyRing, new Date())).resolves.toBeDefined();
+    await expect(loadCaHierarchy(reopened.context.store, reopened.context.identity.custody, new Date())).resolves.toBeDefined();
     expect(await reopened.context.audit.list({ limit: 1000, action: 'kek.rotate' })).toHaveLength(1);
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateIssuingCaOf } from '../../src/node.js';
+import { issuingCaOperations } from '../../src/node.js';
 import { openssl } from '../helpers/csr.js';
 import { DIALECTS } from '../helpers/environment.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
@@ -124,7 +124,7 @@ describe.each(DIALECTS)('EST (RFC 7030) with curl and OpenSSL on %s', (dialect) 
     const old = await identity.certificates.issue({ subject: 'dev-rot', kind: 'device', csr: await readFile((await csr('dev-rot')).body.replace('.b64', '.der')), via: 'operator' }, admin);
     const asked: string[] = [];
     identity.events.on('rotationRequested', (e) => asked.push(e.serial));
-    const rotation = await rotateIssuingCaOf(t.node.context, admin, { requestRotation: true });
+    const rotation = await issuingCaOperations(t.node.context).rotate(admin, { requestRotation: true });
     // What the job runner does on every tick: the node moves to the new issuing CA.
     expect(await t.node.refreshCertificateAuthorities()).toBe(true);
     expect(asked).toContain(old.serial);

@@ -1,6 +1,5 @@
-import type { Actor } from '../../audit/audit-events.js';
 import type { CaSummary } from '../../identity/ca-repository.js';
-import type { IssuingRotation } from '../../identity/ca-rotation.js';
+import type { IssuingCaOperations } from '../../identity/ca-rotation.js';
 import type { ThirdPartyCas } from '../../identity/third-party-cas.js';
 import { RegistryNameSchema } from '../identity-schemas.js';
 import type { Api } from '../types.js';
@@ -21,10 +20,12 @@ const CaInfo = object({
   pem: string(),
 });
 
+const Rotation = object({ previous: string(), current: string(), rotationRequested: integer() });
+
 /** The CA hierarchy: anyone with fleet:read sees it; rotating the issuing CA is for admins (ca:write). */
 export function caRoutes(
   app: Api,
-  deps: { readonly caSummaries: () => Promise<CaSummary[]>; readonly rotateIssuingCa: (actor: Actor, options: { requestRotation: boolean }) => Promise<IssuingRotation>; readonly thirdPartyCas: ThirdPartyCas },
+  deps: { readonly caSummaries: () => Promise<CaSummary[]>; readonly issuingCa: IssuingCaOperations; readonly thirdPartyCas: ThirdPartyCas },
 ): void {
   const tags = ['certificate authorities'];
   app.get('/api/v1/cas', { config: { access: { kind: 'permission', permission: 'fleet:read' } }, schema: { tags, response: { 200: object({ cas: array(CaInfo) }), ...authenticatedErrors } } }, async () => ({ cas: await deps.caSummaries() }));
@@ -36,11 +37,12 @@ export function caRoutes(
         tags,
         description: 'Creates a new issuing CA signed by the root; the previous one is retired but stays trusted while its certificates are in use. requestRotation marks its device certificates "must rotate".',
         body: object({}, { requestRotation: boolean() }),
-        response: { 200: object({ previous: string(), current: string(), rotationRequested: integer() }), 409: Problem, ...authenticatedErrors },
+        response: { 200: Rotation, 409: Problem, ...authenticatedErrors },
       },
     },
-    async (request) => deps.rotateIssuingCa(actorOf(request), { requestRotation: request.body.requestRotation === true }),
+    async (request) => deps.issuingCa.rotate(actorOf(request), { requestRotation: request.body.requestRotation === true }),
   );
+  offlineRootRoutes(app, deps.issuingCa);
 
   const admin = { access: { kind: 'permission', permission: 'ca:write' } } as const;
   app.post(
@@ -68,4 +70,35 @@ export function caRoutes(
     await deps.thirdPartyCas.deregister(request.params.id, actorOf(request));
     return { deregistered: request.params.id };
   });
+}
+
+/** Rotation under an offline root: the node makes the key and CSR, the offline root signs, the node imports. */
+function offlineRootRoutes(app: Api, issuingCa: IssuingCaOperations): void {
+  const tags = ['certificate authorities'];
+  const admin = { access: { kind: 'permission', permission: 'ca:write' } } as const;
+  app.post(
+    '/api/v1/cas/issuing-request',
+    {
+      config: admin,
+      schema: {
+        tags,
+        description: 'With an offline root: makes the key of the next issuing CA in custody and returns its CSR, to be signed offline with `fleetward ca sign-issuing`.',
+        response: { 201: object({ id: string(), csrPem: string(), keyFingerprint: string() }), 409: Problem, ...authenticatedErrors },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await issuingCa.request(actorOf(request))),
+  );
+  app.post(
+    '/api/v1/cas/import-issuing',
+    {
+      config: admin,
+      schema: {
+        tags,
+        description: 'With an offline root: makes the signed certificate of a requested issuing CA the active one; the previous one is retired as in a rotation.',
+        body: object({ certificate: string({ maxLength: 16_384 }) }, { requestRotation: boolean() }),
+        response: { 200: Rotation, 404: Problem, 409: Problem, ...authenticatedErrors },
+      },
+    },
+    async (request) => issuingCa.import(request.body.certificate, actorOf(request), { requestRotation: request.body.requestRotation === true }),
+  );
 }

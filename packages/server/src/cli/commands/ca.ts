@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { FleetwardError } from '@fleetward/protocol';
 import { caSummaries, type CaSummary } from '../../identity/ca-repository.js';
 import type { IssuingRotation } from '../../identity/ca-rotation.js';
-import { readFile } from 'node:fs/promises';
-import { FleetwardError } from '@fleetward/protocol';
+import type { IssuingRequest } from '../../identity/offline-root.js';
 import { action, withJson } from '../action.js';
-import { optionalString } from '../arguments.js';
+import { optionalString, positiveInteger } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
+import { readInputFile, writeOutputFile } from '../files.js';
 import { table } from '../output.js';
 import { perform, segment } from '../target.js';
 
@@ -30,14 +31,77 @@ export function caCommand(program: Command): void {
         const rotation = await perform(
           options,
           // The node module is already loaded by the local connection; imported here to keep `--help` light.
-          async (context, actor) => (await import('../../node.js')).rotateIssuingCaOf(context, actor, { requestRotation }),
+          async (context, actor) => (await import('../../node.js')).issuingCaOperations(context).rotate(actor, { requestRotation }),
           (client) => client.call<IssuingRotation>('POST', '/api/v1/cas/rotate-issuing', { requestRotation }),
         );
-        out.result(rotation, (r) => `New issuing CA ${r.current} replaces ${r.previous}${r.rotationRequested > 0 ? `; ${r.rotationRequested} device certificate(s) marked must rotate` : ''}. Distribute the new ca.pem to relying parties.`);
+        out.result(rotation, describeRotation);
       }),
     );
 
+  offlineRootCommands(ca);
   thirdPartyCaCommands(ca);
+}
+
+/** The passphrase of an offline root key: from the environment, never a flag (flags show in `ps`). */
+export const ROOT_PASSPHRASE_ENV = 'FLEETWARD_ROOT_KEY_PASSPHRASE';
+
+export function rootPassphrase(): string {
+  const passphrase = process.env[ROOT_PASSPHRASE_ENV];
+  if (passphrase === undefined || passphrase === '') throw new FleetwardError('FW_ERR_USAGE', `set ${ROOT_PASSPHRASE_ENV} to the passphrase of the offline root key`);
+  return passphrase;
+}
+
+function offlineRootCommands(ca: Command): void {
+  withJson(withConfigFlags(ca.command('issuing-request')))
+    .description('with an offline root: make the next issuing CA key (in custody) and write its CSR for the root to sign')
+    .requiredOption('--out <file>', 'where to write the CSR (PEM)')
+    .action(
+      action(async (out, options) => {
+        const request = await perform(
+          options,
+          async (context, actor) => (await import('../../node.js')).issuingCaOperations(context).request(actor),
+          (client) => client.call<IssuingRequest>('POST', '/api/v1/cas/issuing-request'),
+        );
+        await writeOutputFile(String(options.out), request.csrPem, 'public');
+        out.result(request, (r) => `Wrote the CSR of issuing CA ${r.id} to ${String(options.out)}\n  key SHA-256 ${r.keyFingerprint}\nSign it on the offline machine with \`fleetward ca sign-issuing\`, then run \`fleetward ca import-issuing\`.`);
+      }),
+    );
+
+  withJson(ca.command('sign-issuing'))
+    .description(`on the offline machine: sign an issuing CA's CSR with the root key (passphrase in ${ROOT_PASSPHRASE_ENV}); needs no data folder`)
+    .requiredOption('--root-key <file>', 'the encrypted root key (PEM) written by `fleetward init --offline-root`')
+    .requiredOption('--root-cert <file>', 'the root certificate (PEM); the CA chain ca.pem will do')
+    .requiredOption('--csr <file>', 'the CSR written by `fleetward ca issuing-request`')
+    .requiredOption('--out <file>', 'where to write the issuing CA certificate (PEM)')
+    .option('--validity-days <days>', 'lifetime of the issuing CA, capped at the root\'s', '1825')
+    .action(
+      action(async (out, options) => {
+        const validityDays = positiveInteger(options.validityDays, '--validity-days', 36_500) as number;
+        const passphrase = rootPassphrase();
+        const [rootKeyPem, rootCertificatePem, csrPem] = await Promise.all([readInputFile(String(options.rootKey)), readInputFile(String(options.rootCert)), readInputFile(String(options.csr))]);
+        const { signIssuingCa } = await import('../../identity/offline-root.js');
+        const signed = await signIssuingCa({ rootKeyPem, passphrase, rootCertificatePem, csrPem, validityDays, now: new Date() });
+        await writeOutputFile(String(options.out), signed.certificatePem, 'public');
+        out.result(signed, (r) => `Signed ${r.subject}, valid until ${r.notAfter}\n  key SHA-256 ${r.keyFingerprint}\nwrote ${String(options.out)}; import it with \`fleetward ca import-issuing\`.`);
+      }),
+    );
+
+  withJson(withConfigFlags(ca.command('import-issuing')))
+    .description('with an offline root: make the signed issuing CA certificate the active one; the previous issuing CA is retired')
+    .requiredOption('--cert <file>', 'the certificate written by `fleetward ca sign-issuing`')
+    .option('--request-rotation', 'mark every device certificate of the previous CA "must rotate" so devices move over now')
+    .action(
+      action(async (out, options) => {
+        const certificate = await readInputFile(String(options.cert));
+        const requestRotation = options.requestRotation === true;
+        const rotation = await perform(
+          options,
+          async (context, actor) => (await import('../../node.js')).issuingCaOperations(context).import(certificate, actor, { requestRotation }),
+          (client) => client.call<IssuingRotation>('POST', '/api/v1/cas/import-issuing', { certificate, requestRotation }),
+        );
+        out.result(rotation, describeRotation);
+      }),
+    );
 }
 
 function thirdPartyCaCommands(ca: Command): void {
@@ -57,10 +121,7 @@ function thirdPartyCaCommands(ca: Command): void {
     .option('--template <name>', 'provisioning template for just-in-time registration of its devices')
     .action(
       action(async (out, options) => {
-        const read = (file: unknown) => readFile(String(file), 'utf8').catch((error: Error) => {
-          throw new FleetwardError('FW_ERR_USAGE', `cannot read ${String(file)}: ${error.message}`);
-        });
-        const [caPem, verificationPem] = await Promise.all([read(options.caCert), read(options.verificationCert)]);
+        const [caPem, verificationPem] = await Promise.all([readInputFile(String(options.caCert)), readInputFile(String(options.verificationCert))]);
         const template = optionalString(options.template);
         const registered = await perform(
           options,
@@ -80,4 +141,9 @@ function thirdPartyCaCommands(ca: Command): void {
         out.result({ deregistered: id }, () => `Deregistered CA ${id}`);
       }),
     );
+}
+
+function describeRotation(r: IssuingRotation): string {
+  const asked = r.rotationRequested > 0 ? `; ${r.rotationRequested} device certificate(s) marked must rotate` : '';
+  return `Issuing CA ${r.current} replaces ${r.previous}${asked}. Distribute the new ca.pem to relying parties.`;
 }

@@ -1,6 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { FleetwardError } from '@fleetward/protocol';
@@ -9,7 +8,9 @@ import type { ManufacturedDevice, ManufacturingResult } from '../../identity/man
 import { toPem } from '../../identity/pki/certificate.js';
 import { buildCertificateRequest, MAX_CSR_BYTES, parseCertificateRequest } from '../../identity/pki/csr.js';
 import { action, withJson } from '../action.js';
+import { writePrivateFile } from '../../config/home.js';
 import { positiveInteger } from '../arguments.js';
+import { readInputFile } from '../files.js';
 import { withConfigFlags } from '../config-flags.js';
 import { parseCsv } from '../csv.js';
 import { ProgressBar } from '../progress.js';
@@ -88,12 +89,7 @@ export function provisionCommand(things: Command): void {
 
 /** The devices of a CSV, validated for shape (the node validates the content). */
 async function readPlan(file: string): Promise<Plan[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new FleetwardError('FW_ERR_USAGE', `cannot read ${file}: ${(error as Error).message}`);
-  }
+  const text = await readInputFile(file);
   const { columns, rows } = parseCsv(text);
   if (!columns.includes('name')) throw new FleetwardError('FW_ERR_VALIDATION', `${file} has no name column`);
   const unknown = columns.filter((c) => !['name', 'type', 'groups', 'csr'].includes(c) && !c.startsWith('attr.'));
@@ -175,14 +171,9 @@ async function deviceKey(outDir: string, name: string): Promise<KeyObject> {
   const existing = await readFile(partial, 'utf8').catch(() => null);
   if (existing !== null) return createPrivateKey(existing);
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  // Written and synced before the CSR leaves: if the node commits and we crash, the key survives.
-  const handle = await open(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-  try {
-    await handle.writeFile(privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  // Written whole (temporary file, fsync, rename) before the CSR leaves: if the node commits and
+  // we crash, the key survives; if we crash while writing, no half key is left to be read back.
+  await writePrivateFile(partial, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   return privateKey;
 }
 

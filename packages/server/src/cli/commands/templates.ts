@@ -1,12 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { FleetwardError } from '@fleetward/protocol';
 import type { IssuedCertificate } from '../../identity/certificates.js';
 import type { EnrollmentTokenInfo, IssuedEnrollmentToken } from '../../identity/provisioning/enrollment-tokens.js';
 import type { ProvisioningTemplate } from '../../identity/provisioning/templates.js';
 import { action, withJson } from '../action.js';
 import { keyValues, optionalString, positiveInteger, strings } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
+import { readInputFile, writeOutputFile } from '../files.js';
 import { table } from '../output.js';
 import { perform, segment } from '../target.js';
 
@@ -100,9 +99,7 @@ export function templatesCommand(program: Command): void {
     .option('--validity-days <days>', 'lifetime (default: pki.claimCertValidityDays)')
     .action(
       action(async (out, options, template: string) => {
-        const csr = await readFile(String(options.csr), 'utf8').catch((error: Error) => {
-          throw new FleetwardError('FW_ERR_USAGE', `cannot read ${String(options.csr)}: ${error.message}`);
-        });
+        const csr = await readInputFile(String(options.csr));
         const validityDays = positiveInteger(options.validityDays, '--validity-days', 3650);
         const issued = await perform(
           options,
@@ -112,7 +109,7 @@ export function templatesCommand(program: Command): void {
           },
           (client) => client.call<IssuedCertificate>('POST', `/api/v1/templates/${segment(template)}/claim-certificates`, { csr, ...(validityDays && { validityDays }) }),
         );
-        await writeFile(String(options.out), issued.certificatePem + issued.chainPem, { mode: 0o644 });
+        await writeOutputFile(String(options.out), issued.certificatePem + issued.chainPem, 'public');
         out.result(issued, (r) => `Issued claim certificate ${r.serial} for template ${template}, valid until ${r.notAfter}; wrote ${String(options.out)}`);
       }),
     );

@@ -4,11 +4,13 @@ import { bitString, childrenOf, DerError, expectTag, integer, parseOne, readBitS
 import { checkDeviceKey, type DeviceKey } from './key-policy.js';
 import { commonNameOf, distinguishedName } from './names.js';
 import { Oid } from './oids.js';
-import { ecdsaAlgorithm, hashForCurve, rsaAlgorithm } from './signer.js';
+import { ecdsaAlgorithm, hashForCurve, rsaAlgorithm, type Signer } from './signer.js';
 import { fromPem } from './certificate.js';
 
 /** A CSR (PKCS#10, RFC 2986) that parsed and whose signature proves possession of its key. */
 export interface CertificateRequest {
+  /** The subject Name, DER. */
+  readonly subject: Buffer;
   readonly subjectCommonName: string | null;
   readonly subjectPublicKeyInfo: Buffer;
   readonly key: DeviceKey;
@@ -65,7 +67,7 @@ export function parseCertificateRequest(input: Buffer | string): CertificateRequ
   } catch (error) {
     throw malformed(error instanceof Error ? error.message : 'bad subject');
   }
-  return { subjectCommonName, subjectPublicKeyInfo: Buffer.from(parts.spki.raw), key };
+  return { subject: Buffer.from(parts.subject.raw), subjectCommonName, subjectPublicKeyInfo: Buffer.from(parts.spki.raw), key };
 }
 
 function structure(der: Buffer): { info: Tlv; subject: Tlv; spki: Tlv; algorithm: string; signature: Buffer } {
@@ -94,6 +96,12 @@ function fromPemOnce(text: string): Buffer {
 
 function malformed(why: string): FleetwardError {
   return new FleetwardError('FW_ERR_CSR_MALFORMED', `the CSR cannot be parsed: ${why}`);
+}
+
+/** Builds a CSR with any signer (a CA key in custody asking an offline root for its certificate). */
+export async function buildCertificateRequestWith(subject: Buffer, subjectPublicKeyInfo: Buffer, signer: Signer): Promise<Buffer> {
+  const info = sequence(integer(0), subject, subjectPublicKeyInfo, Buffer.from([0xa0, 0x00]));
+  return sequence(info, signer.algorithm, bitString(await signer.sign(info)));
 }
 
 /**

@@ -5,6 +5,7 @@ import { registry } from './0002-registry.js';
 import { certificates } from './0003-certificates.js';
 import { provisioning } from './0004-provisioning.js';
 import { registeredCas } from './0005-registered-cas.js';
+import { pendingIssuingCas } from './0006-pending-issuing-cas.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -13,6 +14,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0003_certificates', certificates],
   ['0004_provisioning', provisioning],
   ['0005_registered_cas', registeredCas],
+  ['0006_pending_issuing_cas', pendingIssuingCas],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
