@@ -7,9 +7,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { arch, cpus, loadavg, release, totalmem } from 'node:os';
 import { resultTable, type Scenario } from './lib/report.js';
 import { audit } from './scenarios/audit.js';
+import { pki } from './scenarios/pki.js';
 import { startup } from './scenarios/startup.js';
 
-const SCENARIOS: readonly Scenario[] = [startup, audit];
+const SCENARIOS: readonly Scenario[] = [startup, audit, pki];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 
 const names = process.argv.slice(2);

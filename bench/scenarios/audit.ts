@@ -1,12 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import type { AuditEvent } from '../../packages/server/src/audit/audit-events.js';
-import { loadConfig } from '../../packages/server/src/config/load-config.js';
-import { closeContext, openHome, type NodeContext } from '../../packages/server/src/node.js';
+import type { NodeContext } from '../../packages/server/src/node.js';
+import { openBench, type Bench } from '../lib/bench-home.js';
 import { missingRow, progress, row, type Row, type Scenario } from '../lib/report.js';
 
 const APPEND_EVENTS = 200_000;
@@ -17,7 +13,6 @@ const VERIFY_EVENTS = 1_000_000;
 const VERIFY_RUNS = 3;
 const APPEND_TARGET = 20_000;
 const VERIFY_TARGET_S = 10;
-const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A typical high-volume event: a failed API authentication. */
 const EVENT: AuditEvent = {
@@ -27,11 +22,6 @@ const EVENT: AuditEvent = {
   source: '127.0.0.1',
   details: { reason: 'FW_ERR_TOKEN_INVALID', route: 'GET /api/v1/operators' },
 };
-
-interface Bench {
-  readonly context: NodeContext;
-  close(): Promise<void>;
-}
 
 export const audit: Scenario = {
   name: 'audit',
@@ -68,43 +58,6 @@ export const audit: Scenario = {
     return { rows, raw: { appendEvents: APPEND_EVENTS, wave: WAVE, sqliteRates, verify, postgresRates, postgresError } };
   },
 };
-
-/** A fresh data folder (SQLite, or PostgreSQL in a new schema when one is given), opened like `init` does. */
-async function openBench(postgresSchema?: string): Promise<Bench> {
-  const dir = await mkdtemp(join(tmpdir(), 'fleetward-bench-'));
-  const env: Record<string, string> = { FLEETWARD_HOME: join(dir, 'home'), FLEETWARD_LOG_LEVEL: 'silent' };
-  if (postgresSchema !== undefined) Object.assign(env, { FLEETWARD_DATABASE_URL: POSTGRES_URL, FLEETWARD_DATABASE_SCHEMA: postgresSchema });
-  const cleanup = async () => {
-    if (postgresSchema !== undefined) await dropSchema(postgresSchema);
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    const { context } = await openHome(loadConfig({ env, flags: {} }).config, { create: true });
-    return {
-      context,
-      async close() {
-        try {
-          await closeContext(context);
-        } finally {
-          await cleanup();
-        }
-      },
-    };
-  } catch (error) {
-    await cleanup().catch(() => undefined);
-    throw error;
-  }
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
 
 async function appendRun(open: () => Promise<Bench>): Promise<number> {
   const bench = await open();

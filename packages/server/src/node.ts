@@ -22,6 +22,8 @@ import { KeyCustody } from './identity/custody/key-custody.js';
 import { Pkcs11Custody } from './identity/custody/pkcs11-custody.js';
 import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
+import { CredentialAudit } from './identity/credential-audit/credential-audit.js';
+import { Scheduler, type Job } from './jobs/scheduler.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
 import { ThirdPartyCas } from './identity/third-party-cas.js';
@@ -58,6 +60,7 @@ export interface IdentityServices {
   readonly thirdPartyCas: ThirdPartyCas;
   readonly crl: CrlPublisher;
   readonly ocsp: OcspResponder;
+  readonly credentialAudit: CredentialAudit;
 }
 
 /** Everything a node or a local CLI command works with, opened from one data folder. */
@@ -109,7 +112,7 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const metrics = createMetrics();
     const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
     const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
-    const identity = identityServices({ config, store, audit, clock, keyRing, logger });
+    const identity = identityServices({ config, store, audit, clock, keyRing, logger, metrics });
     const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity };
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
@@ -123,8 +126,8 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
   }
 }
 
-function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger }): IdentityServices {
-  const { config, store, audit, clock, keyRing, logger } = deps;
+function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger; metrics: NodeMetrics }): IdentityServices {
+  const { config, store, audit, clock, keyRing, logger, metrics } = deps;
   const events = new IdentityEvents((error) => logger.error({ err: error }, 'an identity event listener failed'));
   const custody = keyCustody(config, keyRing);
   const cas = new CertificateAuthorities(store, custody, pkiBaseUrl(config), clock);
@@ -139,8 +142,21 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   const thirdPartyCas = new ThirdPartyCas({ store, audit, clock, templates, things });
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
-  events.on('certificatesRevoked', () => crl.invalidate());
-  return { events, custody, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp };
+  const credentialAudit = new CredentialAudit({
+    store,
+    audit,
+    clock,
+    config: config.pki,
+    onFindings: (counts) => {
+      for (const [severity, count] of Object.entries(counts)) metrics.credentialFindings.set({ severity }, count);
+    },
+    onError: (error) => logger.error({ err: error }, 'a credential re-check failed'),
+  });
+  // Lifecycle changes re-check the thing's credentials at once, not only on the schedule.
+  events.on('thingStateChanged', ({ thing }) => credentialAudit.queueRecheck([thing]));
+  events.on('certificatesIssued', ({ things }) => credentialAudit.queueRecheck(things));
+  events.on('certificatesRevoked', ({ thing, serials }) => (thing === null ? credentialAudit.queueRecheckOfCertificates(serials) : credentialAudit.queueRecheck([thing])));
+  return { events, custody, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp, credentialAudit };
 }
 
 /** CA key custody: sealed keys always open; a PKCS#11 token is opened on first use when configured. */
@@ -176,6 +192,7 @@ export async function openLocal(config: Config): Promise<NodeContext> {
 
 export async function closeContext(context: NodeContext): Promise<void> {
   await context.identity.certificates.flush();
+  await context.identity.credentialAudit.flush();
   await context.audit.flush();
   await context.store.close();
 }
@@ -192,7 +209,9 @@ export interface FleetwardNode {
    * server certificate from it, republishes ca.pem and swaps the listener's TLS context in place.
    */
   refreshCertificateAuthorities(): Promise<boolean>;
-  /** Binds the API port; a port in use is a clear FW_ERR_PORT_IN_USE. */
+  /** Background work, started by `listen`: CRL and CA refresh, retiring superseded certificates, the credential audit. */
+  readonly jobs: Scheduler;
+  /** Binds the API port and starts the background jobs; a port in use is a clear FW_ERR_PORT_IN_USE. */
   listen(): Promise<{ apiUrl: string }>;
   /** Stops accepting, drains requests in flight, records the stop, closes the store. */
   close(): Promise<void>;
@@ -244,6 +263,15 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     return true;
   };
 
+  const refreshCertificateAuthorities = async (): Promise<boolean> => {
+    await context.identity.cas.refreshIfRotated();
+    return refreshTls();
+  };
+  const jobs = new Scheduler(nodeJobs(context, refreshCertificateAuthorities), (job, error) => {
+    context.metrics.jobFailures.inc({ job });
+    context.logger.error({ err: error, job }, 'a background job failed');
+  });
+
   let started = false;
   let closed = false;
   return {
@@ -252,10 +280,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     hierarchy,
     server,
     readiness,
-    async refreshCertificateAuthorities() {
-      await context.identity.cas.refreshIfRotated();
-      return refreshTls();
-    },
+    jobs,
+    refreshCertificateAuthorities,
     async listen() {
       try {
         await api.listen({ host: config.host, port: config.api.port });
@@ -266,6 +292,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
         throw error;
       }
       started = true;
+      jobs.start();
       const url = apiUrl(config, listeningPort(api));
       await context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { version: VERSION, api: url, home: layout.root } });
       return { apiUrl: url };
@@ -274,12 +301,32 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       if (closed) return;
       closed = true;
       await api.close();
+      await jobs.stop();
       if (started) {
         await context.audit.record({ actor: 'node', action: 'node.stop', outcome: 'success' }).catch((error: unknown) => context.logger.error({ err: error }, 'could not record node.stop'));
       }
       await closeContext(context);
     },
   };
+}
+
+/** What a serving node does periodically. Each is safe to run on every node of a cluster at once. */
+function nodeJobs(context: NodeContext, refreshCertificateAuthorities: () => Promise<boolean>): Job[] {
+  const { identity, clock } = context;
+  return [
+    // A CA rotated by another node or the CLI is picked up; every CRL is rebuilt before it goes stale.
+    {
+      name: 'pki.refresh',
+      everyMs: 60_000,
+      run: async () => {
+        await refreshCertificateAuthorities();
+        await identity.crl.refresh();
+      },
+    },
+    { name: 'certificates.retire-superseded', everyMs: 10 * 60_000, run: () => identity.certificates.retireSuperseded(clock.now(), { name: 'node' }) },
+    // Cheap when not due: the last run's time is in the database, shared by every node.
+    { name: 'credentials.audit', everyMs: 5 * 60_000, run: () => identity.credentialAudit.runIfDue() },
+  ];
 }
 
 /** The port the API is bound to (differs from the configuration when it asked for port 0). */

@@ -39,6 +39,7 @@ export const auditActions = {
   'provisioning.claim': 'A device claimed an identity with a claim credential (or was refused: outcome denied, with the reason).',
   'ca.rotate': 'A new issuing CA replaced the active one; the previous one keeps signing CRLs and OCSP answers for its certificates.',
   'ca.issuing-request': 'A key for a new issuing CA was made in custody and a CSR written for the offline root to sign.',
+  'credentials.audit': 'The whole fleet\'s credentials were audited (on schedule or on demand); details count the findings by severity.',
   'ca.register': 'A third-party CA was registered with proof of possession of its key (or refused: outcome denied).',
   'ca.deregister': 'A registered third-party CA was retired: devices with its certificates are refused.',
   'provisioning.jitr': 'A device whose certificate chains to a registered CA was registered just in time on first contact (or refused).',

@@ -124,7 +124,23 @@ export const settings = {
     }),
     renewalWindowDays: setting({
       env: 'FLEETWARD_PKI_RENEWAL_WINDOW_DAYS', default: 7, parse: integer(1, 90),
-      expected: 'an integer number of days between 1 and 90', description: 'Overlap window: after a renewal the previous certificate stays valid at most this long; also how close to expiry a certificate counts as expiring soon.',
+      expected: 'an integer number of days between 1 and 90', description: 'Overlap window: after a renewal the previous certificate stays valid at most this long; a thing with two active certificates for longer is a credential audit finding.',
+    }),
+    expiryWarningDays: setting({
+      env: 'FLEETWARD_PKI_EXPIRY_WARNING_DAYS', default: 3, parse: integer(1, 90),
+      expected: 'an integer number of days between 1 and 90', description: 'Credential audit: an active device certificate closer than this to expiry (its device has not renewed) is a finding.',
+    }),
+    caExpiryWarningDays: setting({
+      env: 'FLEETWARD_PKI_CA_EXPIRY_WARNING_DAYS', default: 90, parse: integer(1, 3650),
+      expected: 'an integer number of days between 1 and 3650', description: 'Credential audit: a CA in use closer than this to expiry is a finding.',
+    }),
+    unusedCertificateDays: setting({
+      env: 'FLEETWARD_PKI_UNUSED_CERTIFICATE_DAYS', default: 7, parse: integer(1, 365),
+      expected: 'an integer number of days between 1 and 365', description: 'Credential audit: an active device certificate issued this long ago and never used to connect is a finding.',
+    }),
+    credentialAuditIntervalHours: setting({
+      env: 'FLEETWARD_PKI_CREDENTIAL_AUDIT_INTERVAL_HOURS', default: 24, parse: integer(1, 720),
+      expected: 'an integer number of hours between 1 and 720', description: 'How often the whole fleet\'s credentials are audited (lifecycle changes re-check a thing at once).',
     }),
   },
   database: {

@@ -305,14 +305,19 @@ export class Certificates {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
         const { results, activated } = await this.#deps.store.db.transaction().execute((trx) => this.commitWithin(trx, batch));
+        const issuedTo: string[] = [];
         for (const [i, pending] of batch.entries()) {
           const result = results[i];
           if (result instanceof FleetwardError) {
             await this.recordRefusal(pending.prepared.input, result.code, pending.actor).catch(() => undefined);
             pending.reject(result);
-          } else pending.resolve(result as IssuedCertificate);
+          } else {
+            if (pending.prepared.input.kind === 'device') issuedTo.push(pending.prepared.input.subject);
+            pending.resolve(result as IssuedCertificate);
+          }
         }
         for (const thing of activated) this.#deps.events.emit('thingStateChanged', { thing, from: 'pending', to: 'active' });
+        if (issuedTo.length > 0) this.#deps.events.emit('certificatesIssued', { things: issuedTo });
       } catch (error) {
         for (const pending of batch) pending.reject(error);
       }

@@ -10,21 +10,24 @@ import { buildCrl } from './pki/crl.js';
 
 interface Published {
   readonly der: Buffer;
+  /** How many certificates of the CA were revoked when it was built. */
+  readonly revoked: number;
   /** When it must be rebuilt even without a revocation: a quarter into its validity. */
   readonly refreshAt: number;
 }
 
 /**
- * Publishes one CRL per issuing CA: built on demand, kept until a revocation invalidates it or a
+ * Publishes one CRL per issuing CA: built on demand, kept until a revocation makes it stale or a
  * quarter of its validity has passed, so a published CRL is never close to expiring (an expired
- * CRL makes relying parties refuse every certificate). Concurrent requests share one build.
+ * CRL makes relying parties refuse every certificate). Staleness is read from the database (the
+ * number of revoked certificates, which only grows because revocation is final), so a revocation
+ * by another node or by the CLI on the data folder is published at once too. Concurrent requests
+ * share one build.
  */
 export class CrlPublisher {
   readonly #deps: { readonly store: Store; readonly clock: Clock; readonly cas: () => Promise<ReadonlyMap<string, SigningCa>>; readonly validityHours: number };
   readonly #published = new Map<string, Published>();
   readonly #building = new Map<string, Promise<Buffer>>();
-  /** Bumped by every revocation: a build that began before one must not be kept. */
-  #generation = 0;
 
   constructor(deps: { readonly store: Store; readonly clock: Clock; readonly cas: () => Promise<ReadonlyMap<string, SigningCa>>; readonly validityHours: number }) {
     this.#deps = deps;
@@ -34,24 +37,17 @@ export class CrlPublisher {
   async crl(caId: string): Promise<Buffer> {
     const ca = (await this.#deps.cas()).get(caId);
     if (!ca) throw new FleetwardError('FW_ERR_NOT_FOUND', `no issuing CA ${caId}`, { ca: caId });
+    const revoked = await this.#revokedCount(caId);
     const published = this.#published.get(caId);
-    if (published && this.#deps.clock.now().getTime() < published.refreshAt) return published.der;
-    let building = this.#building.get(caId);
+    if (published && published.revoked === revoked && this.#deps.clock.now().getTime() < published.refreshAt) return published.der;
+    const key = `${caId}:${revoked}`;
+    let building = this.#building.get(key);
     if (!building) {
-      const build = this.#build(ca).finally(() => {
-        if (this.#building.get(caId) === build) this.#building.delete(caId);
-      });
+      const build = this.#build(ca, revoked).finally(() => this.#building.delete(key));
       building = build;
-      this.#building.set(caId, build);
+      this.#building.set(key, build);
     }
     return building;
-  }
-
-  /** Called on every revocation: the next request builds a fresh CRL. */
-  invalidate(): void {
-    this.#generation += 1;
-    this.#published.clear();
-    this.#building.clear();
   }
 
   /** Rebuilds every CRL that is due (run by the job runner), so none goes stale unrequested. */
@@ -59,8 +55,12 @@ export class CrlPublisher {
     for (const caId of (await this.#deps.cas()).keys()) await this.crl(caId);
   }
 
-  async #build(ca: SigningCa): Promise<Buffer> {
-    const generation = this.#generation;
+  async #revokedCount(caId: string): Promise<number> {
+    const row = await this.#deps.store.db.selectFrom('certificates').select((eb) => eb.fn.countAll<number>().as('count')).where('ca_id', '=', caId).where('status', '=', 'revoked').executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
+
+  async #build(ca: SigningCa, revoked: number): Promise<Buffer> {
     const now = this.#deps.clock.now();
     const { db } = this.#deps.store;
     const number = await db.transaction().execute(async (trx) => {
@@ -94,7 +94,8 @@ export class CrlPublisher {
       },
       ca.signer,
     );
-    if (generation === this.#generation) this.#published.set(ca.ca.id, { der, refreshAt: thisUpdate.getTime() + validityMs / 4 });
+    const current = this.#published.get(ca.ca.id);
+    if (current === undefined || current.revoked <= revoked) this.#published.set(ca.ca.id, { der, revoked, refreshAt: thisUpdate.getTime() + validityMs / 4 });
     return der;
   }
 }

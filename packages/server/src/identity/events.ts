@@ -6,6 +6,8 @@ export interface IdentityEventMap {
   thingStateChanged: { readonly thing: string; readonly from: ThingState; readonly to: ThingState };
   /** Certificates were revoked; the gateway closes connections that use them. */
   certificatesRevoked: { readonly thing: string | null; readonly serials: readonly string[]; readonly reason: string };
+  /** Device certificates were issued (from a CSR, a renewal, EST); the credential audit re-checks the things. */
+  certificatesIssued: { readonly things: readonly string[] };
   /** An operator asked a device to rotate its certificate; the gateway tells the device. */
   rotationRequested: { readonly thing: string; readonly serial: string };
 }

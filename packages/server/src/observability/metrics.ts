@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The node's Prometheus metrics, in a registry of its own so several nodes can share a process. */
 export interface NodeMetrics {
@@ -10,6 +10,10 @@ export interface NodeMetrics {
   readonly authFailures: Counter<'reason'>;
   readonly authThrottled: Counter;
   readonly auditEvents: Counter;
+  /** Open credential audit findings, by severity. */
+  readonly credentialFindings: Gauge<'severity'>;
+  /** Background job runs that failed, by job. */
+  readonly jobFailures: Counter<'job'>;
 }
 
 export function createMetrics(): NodeMetrics {
@@ -30,5 +34,7 @@ export function createMetrics(): NodeMetrics {
     authFailures: new Counter({ name: 'fleetward_auth_failures_total', help: 'Failed operator authentications by reason', labelNames: ['reason'], registers }),
     authThrottled: new Counter({ name: 'fleetward_auth_throttled_total', help: 'Requests refused because their source failed authentication too often', registers }),
     auditEvents: new Counter({ name: 'fleetward_audit_events_total', help: 'Events appended to the audit trail', registers }),
+    credentialFindings: new Gauge({ name: 'fleetward_credential_findings', help: 'Open credential audit findings by severity', labelNames: ['severity'], registers }),
+    jobFailures: new Counter({ name: 'fleetward_job_failures_total', help: 'Background job runs that failed, by job', labelNames: ['job'], registers }),
   };
 }

@@ -21,6 +21,9 @@ export interface Tables {
   registered_cas: RegisteredCasTable;
   ca_registration_codes: CaRegistrationCodesTable;
   pending_issuing_cas: PendingIssuingCasTable;
+  certificate_uses: CertificateUsesTable;
+  credential_findings: CredentialFindingsTable;
+  credential_audit_runs: CredentialAuditRunsTable;
 }
 
 export interface OperatorsTable {
@@ -204,4 +207,28 @@ export interface PendingIssuingCasTable {
   csr_pem: string;
   created_by: string;
   created_at: string;
+}
+
+export interface CertificateUsesTable {
+  serial: string;
+  client_id: string;
+  first_seen_at: string;
+  last_seen_at: string;
+}
+
+export interface CredentialFindingsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  thing: string | null;
+  serial: string | null;
+  ca_id: string | null;
+  message: string;
+  found_at: string;
+}
+
+export interface CredentialAuditRunsTable {
+  ran_at: string;
+  trigger: string;
+  findings: number;
 }

@@ -83,6 +83,26 @@ describe.each(DIALECTS)('identity CLI on %s', (dialect) => {
   });
 });
 
+describe('credential audit from the CLI', () => {
+  it('reports findings, as a table or JSON, and --fail-on sets the exit code', async () => {
+    const e = await initialized();
+    expect((await fleetward(['things', 'create', 'dev-1'], e.env)).code).toBe(0);
+    const csr = join(e.work, 'dev-1.csr');
+    await writeFile(csr, csrFor('dev-1'));
+    expect((await fleetward(['certs', 'issue', '--thing', 'dev-1', '--csr', csr, '--out', join(e.work, 'dev-1.pem')], e.env)).code).toBe(0);
+    const clean = await fleetward(['certs', 'audit', '--json', '--fail-on', 'low'], e.env);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.json).toMatchObject({ counts: { high: 0, medium: 0, low: 0 }, findings: [] });
+    expect((await fleetward(['things', 'set-state', 'dev-1', 'suspended'], e.env)).code).toBe(0);
+    const stored = await fleetward(['certs', 'audit', '--stored', '--fail-on', 'medium'], e.env);
+    expect(stored.code).toBe(1);
+    expect(stored.stdout).toMatch(/medium\s+inactive-thing-certificate\s+dev-1/);
+    expect((await fleetward(['certs', 'audit', '--fail-on', 'high', '--kind', 'inactive-thing-certificate'], e.env)).code).toBe(0);
+    const bad = await fleetward(['certs', 'audit', '--severity', 'urgent'], e.env);
+    expect(bad.code).toBe(2);
+  });
+});
+
 describe('bulk provisioning survives a crash', () => {
   it('kill -9 in the middle: the re-run finishes every device whole, one certificate each, matching its key file', async () => {
     const e = await initialized();

@@ -22,7 +22,7 @@ describe('an offline root with the CLI', () => {
     const rootKey = join(work, 'root.key');
     const withPassphrase = { ...e.env, FLEETWARD_ROOT_KEY_PASSPHRASE: PASSPHRASE };
 
-    const init = await fleetward(['init', '--offline-root', '--root-key-out', rootKey], withPassphrase);
+    const init = await fleetward(['ca', 'init', '--offline-root', '--root-key-out', rootKey], withPassphrase);
     expect(init.code, init.stderr).toBe(0);
     expect(init.stdout).toContain(`root key   ${rootKey}`);
     expect(init.stdout + init.stderr).not.toContain(PASSPHRASE);

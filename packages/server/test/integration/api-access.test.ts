@@ -166,6 +166,8 @@ const ROUTES: readonly RouteCase[] = [
     },
     allowed: ['admin'],
   },
+  { method: 'GET', route: '/api/v1/credential-audit', request: () => Promise.resolve({ url: '/api/v1/credential-audit?severity=high' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/credential-audit/run', request: () => Promise.resolve({ url: '/api/v1/credential-audit/run' }), allowed: FLEET_WRITERS },
   { method: 'GET', route: '/pki/ca.pem', request: () => Promise.resolve({ url: '/pki/ca.pem' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl', request: () => Promise.resolve({ url: '/pki/crl' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl/:ca', request: (t) => Promise.resolve({ url: `/pki/crl/${t.node.hierarchy.issuing.id}` }), allowed: 'public' },

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPem } from '../../src/identity/pki/certificate.js';
+import { closeContext, openHome } from '../../src/node.js';
 import { csrFor, openssl } from '../helpers/csr.js';
 import { DIALECTS } from '../helpers/environment.js';
 import { call } from '../helpers/https-client.js';
@@ -78,6 +79,21 @@ describe.each(DIALECTS)('CRL and OCSP over HTTPS on %s', (dialect) => {
     const bad = await openssl(['verify', '-crl_check', '-CAfile', caFile, '-CRLfile', crlChain, ...untrusted, certFile('bad')]);
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toContain('certificate revoked');
+  });
+
+  it('publishes at once a revocation made by another process on the same database (the CLI, another node)', async () => {
+    await crlPem();
+    await t.node.context.identity.things.create({ name: 'elsewhere' }, alice);
+    const issued = await t.node.context.identity.certificates.issue({ subject: 'elsewhere', kind: 'device', csr: csrFor('elsewhere'), via: 'operator' }, alice);
+    const { context } = await openHome(t.env.config(), { create: false });
+    try {
+      await context.identity.certificates.revoke(issued.serial, 'keyCompromise', alice);
+    } finally {
+      await closeContext(context);
+    }
+    const file = join(files, 'elsewhere.crl');
+    await writeFile(file, await crlPem());
+    expect((await openssl(['crl', '-in', file, '-noout', '-text'])).stdout).toContain(`Serial Number: ${issued.serial.toUpperCase()}`);
   });
 
   it('serves the CA chain and the CRL of a CA by id; an unknown CA is a 404', async () => {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { FleetwardError } from '@fleetward/protocol';
 import { caSummaries, type CaSummary } from '../../identity/ca-repository.js';
 import type { IssuingRotation } from '../../identity/ca-rotation.js';
 import type { IssuingRequest } from '../../identity/offline-root.js';
@@ -7,6 +6,8 @@ import { action, withJson } from '../action.js';
 import { optionalString, positiveInteger } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
 import { readInputFile, writeOutputFile } from '../files.js';
+import { ROOT_PASSPHRASE_ENV, rootPassphrase } from '../root-passphrase.js';
+import { initOptions } from './init.js';
 import { table } from '../output.js';
 import { perform, segment } from '../target.js';
 
@@ -38,17 +39,10 @@ export function caCommand(program: Command): void {
       }),
     );
 
+  // The issue's name for it: the CA hierarchy is made when the data folder is.
+  initOptions(ca.command('init'));
   offlineRootCommands(ca);
   thirdPartyCaCommands(ca);
-}
-
-/** The passphrase of an offline root key: from the environment, never a flag (flags show in `ps`). */
-export const ROOT_PASSPHRASE_ENV = 'FLEETWARD_ROOT_KEY_PASSPHRASE';
-
-export function rootPassphrase(): string {
-  const passphrase = process.env[ROOT_PASSPHRASE_ENV];
-  if (passphrase === undefined || passphrase === '') throw new FleetwardError('FW_ERR_USAGE', `set ${ROOT_PASSPHRASE_ENV} to the passphrase of the offline root key`);
-  return passphrase;
 }
 
 function offlineRootCommands(ca: Command): void {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { FleetwardError } from '@fleetward/protocol';
 import { KEY_STORAGES, REVOCATION_REASONS, type CertificateInfo, type KeyStorage, type RevocationReason } from '../../identity/certificate-repository.js';
@@ -8,6 +8,8 @@ import { MAX_CSR_BYTES } from '../../identity/pki/csr.js';
 import { action, withJson } from '../action.js';
 import { optionalString, positiveInteger } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
+import { writeOutputFile } from '../files.js';
+import { credentialAuditCommand } from './credential-audit.js';
 import { table } from '../output.js';
 import { perform, query, segment } from '../target.js';
 
@@ -35,7 +37,7 @@ export function certsCommand(program: Command): void {
           (client) => client.call<IssuedCertificate>('POST', `/api/v1/things/${segment(thing)}/certificates`, { csr: csr.includes('-----BEGIN') ? csr.toString('utf8') : toPem(csr, 'CERTIFICATE REQUEST'), ...(keyStorage && { keyStorage }), ...(validityDays && { validityDays }) }),
         );
         const pem = issued.certificatePem + issued.chainPem;
-        if (typeof options.out === 'string') await writeFile(options.out, pem, { mode: 0o644 });
+        if (typeof options.out === 'string') await writeOutputFile(options.out, pem, 'public');
         else if (!out.json) process.stdout.write(pem);
         out.result({ ...issued, ...(typeof options.out === 'string' && { out: options.out }) }, (r) => (typeof options.out === 'string' ? `Issued certificate ${r.serial} for ${r.subject}, valid until ${r.notAfter}; wrote ${options.out}` : ''));
       }),
@@ -109,6 +111,8 @@ export function certsCommand(program: Command): void {
         out.result(info, describeCertificate);
       }),
     );
+
+  credentialAuditCommand(certs);
 }
 
 async function readCsr(file: string): Promise<Buffer> {

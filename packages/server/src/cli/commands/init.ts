@@ -7,10 +7,15 @@ import { writeOutputFile } from '../files.js';
 import { apiUrl } from '../../config/settings.js';
 import type { HierarchyOptions } from '../../identity/ca-hierarchy.js';
 import { bootstrapTokenText } from './bootstrap-token.js';
-import { ROOT_PASSPHRASE_ENV, rootPassphrase } from './ca.js';
+import { ROOT_PASSPHRASE_ENV, rootPassphrase } from '../root-passphrase.js';
 
 export function initCommand(program: Command): void {
-  withJson(withConfigFlags(program.command('init')))
+  initOptions(program.command('init'));
+}
+
+/** `fleetward init` and its alias `fleetward ca init`. */
+export function initOptions(command: Command): void {
+  withJson(withConfigFlags(command))
     .description('create the data folder: key-encryption key, database, CA hierarchy, server certificate, bootstrap admin token')
     .option('--offline-root', `keep the root CA key offline: it is written once, encrypted with ${ROOT_PASSPHRASE_ENV}, to --root-key-out and never stored`)
     .option('--root-key-out <file>', 'with --offline-root: where to write the encrypted root key (created 0600, never overwritten)')

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import { childrenOf, DerError, parseOne, Tag } from './der.js';
+import { childrenOf, DerError, parseOne, readOid, Tag } from './der.js';
 
 /** The raw parts of a parsed certificate that issuing from it needs. */
 function tbsParts(certificate: X509Certificate) {
@@ -20,4 +20,12 @@ export function subjectOf(certificate: X509Certificate): Buffer {
 
 export function subjectPublicKeyInfoOf(certificate: X509Certificate): Buffer {
   return tbsParts(certificate).spki;
+}
+
+/** The OID of the algorithm the issuer signed the certificate with. */
+export function signatureAlgorithmOf(certificate: X509Certificate): string {
+  const [, algorithm] = childrenOf(parseOne(certificate.raw, Tag.Sequence), 3);
+  const [identifier] = algorithm === undefined ? [] : childrenOf(algorithm, 2);
+  if (identifier === undefined) throw new DerError('certificate without signatureAlgorithm');
+  return readOid(identifier);
 }

@@ -34,6 +34,7 @@ export const Oid = {
   sha256WithRsa: '1.2.840.113549.1.1.11',
   sha384WithRsa: '1.2.840.113549.1.1.12',
   sha512WithRsa: '1.2.840.113549.1.1.13',
+  rsassaPss: '1.2.840.113549.1.1.10',
   // PKCS#9 attribute carrying requested extensions in a CSR
   extensionRequest: '1.2.840.113549.1.9.14',
 } as const;

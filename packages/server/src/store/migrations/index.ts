@@ -6,6 +6,7 @@ import { certificates } from './0003-certificates.js';
 import { provisioning } from './0004-provisioning.js';
 import { registeredCas } from './0005-registered-cas.js';
 import { pendingIssuingCas } from './0006-pending-issuing-cas.js';
+import { credentialAudit } from './0007-credential-audit.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -15,6 +16,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0004_provisioning', provisioning],
   ['0005_registered_cas', registeredCas],
   ['0006_pending_issuing_cas', pendingIssuingCas],
+  ['0007_credential_audit', credentialAudit],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
