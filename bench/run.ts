@@ -7,10 +7,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { arch, cpus, loadavg, release, totalmem } from 'node:os';
 import { resultTable, type Scenario } from './lib/report.js';
 import { audit } from './scenarios/audit.js';
+import { data } from './scenarios/data.js';
+import { policy } from './scenarios/policy.js';
+import { broker } from './scenarios/broker.js';
+import { gateway } from './scenarios/gateway.js';
 import { pki } from './scenarios/pki.js';
 import { startup } from './scenarios/startup.js';
+import { throttle } from './scenarios/throttle.js';
 
-const SCENARIOS: readonly Scenario[] = [startup, audit, pki];
+const SCENARIOS: readonly Scenario[] = [startup, audit, pki, broker, gateway, policy, throttle, data];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 
 const names = process.argv.slice(2);
@@ -34,6 +39,7 @@ for (const scenario of selected) {
   missed ||= result.rows.some((r) => r.verdict === 'FAIL');
 
   console.log(`\n## ${scenario.name} (${startedAt.toISOString()})\n\n${resultTable(result.rows)}`);
+  if (result.summary !== undefined) console.log(`\n${result.summary}`);
 
   await mkdir(RESULTS_DIR, { recursive: true });
   // ISO 8601 basic format (no colons) so the name is a valid file name everywhere.

@@ -7,10 +7,10 @@ export interface Stats {
   readonly runs: number;
 }
 
-export type Unit = 'ms' | 's' | 'MB' | 'events/s';
+export type Unit = 'ms' | 's' | 'MB' | 'events/s' | 'µs' | 'KiB' | 'MiB' | '×' | '%' | 'decisions/s';
 
-/** A target the median must meet: `below` means strictly less than, `atLeast` means greater or equal. */
-export type Target = { readonly below: number } | { readonly atLeast: number };
+/** A target the median must meet: `below` is strictly less than, `atMost` less or equal, `atLeast` greater or equal. */
+export type Target = { readonly below: number } | { readonly atMost: number } | { readonly atLeast: number };
 
 export type Verdict = 'pass' | 'FAIL' | 'info';
 
@@ -28,6 +28,8 @@ export interface ScenarioResult {
   readonly rows: readonly Row[];
   /** Per-run measurements and anything else worth keeping in the JSON file. */
   readonly raw: Readonly<Record<string, unknown>>;
+  /** Markdown printed after the result table (a comparison, notes). */
+  readonly summary?: string;
 }
 
 export interface Scenario {
@@ -59,8 +61,10 @@ export function missingRow(metric: string, unit: Unit, target: Target | null, no
   return { metric, unit, stats: null, target, verdict: target === null ? 'info' : 'FAIL', note };
 }
 
-function meets(value: number, target: Target): boolean {
-  return 'below' in target ? value < target.below : value >= target.atLeast;
+export function meets(value: number, target: Target): boolean {
+  if ('below' in target) return value < target.below;
+  if ('atMost' in target) return value <= target.atMost;
+  return value >= target.atLeast;
 }
 
 export function format(value: number, unit: Unit): string {
@@ -72,13 +76,26 @@ export function format(value: number, unit: Unit): string {
     case 'MB':
       return `${value.toFixed(1)} MB`;
     case 'events/s':
+    case 'decisions/s':
       return `${Math.round(value).toLocaleString('en-US')}/s`;
+    case 'µs':
+      return `${value.toLocaleString('en-US', { maximumFractionDigits: value < 100 ? 2 : 0 })} µs`;
+    case 'KiB':
+      return `${value.toFixed(1)} KiB`;
+    case 'MiB':
+      return `${value.toFixed(0)} MiB`;
+    case '×':
+      return `${value.toFixed(2)}×`;
+    case '%':
+      return `${value.toFixed(0)} %`;
   }
 }
 
-function formatTarget(target: Target | null, unit: Unit): string {
+export function formatTarget(target: Target | null, unit: Unit): string {
   if (target === null) return '–';
-  return 'below' in target ? `< ${format(target.below, unit)}` : `≥ ${format(target.atLeast, unit)}`;
+  if ('below' in target) return `< ${format(target.below, unit)}`;
+  if ('atMost' in target) return `≤ ${format(target.atMost, unit)}`;
+  return `≥ ${format(target.atLeast, unit)}`;
 }
 
 export function markdownTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {

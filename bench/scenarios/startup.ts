@@ -119,7 +119,7 @@ async function startOnce(home: string): Promise<StartRun> {
 /** The parent's environment without any FLEETWARD_* variable (unknown ones are refused), plus ours. */
 function nodeEnv(home: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEETWARD_')));
-  return { ...env, FLEETWARD_HOME: home, FLEETWARD_API_PORT: '0' };
+  return { ...env, FLEETWARD_HOME: home, FLEETWARD_API_PORT: '0', FLEETWARD_MQTT_PORT: '0' };
 }
 
 /** Resolves with the `{"event":"ready"}` line; the other lines (pino logs) keep being read and dropped. */

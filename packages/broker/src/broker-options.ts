@@ -1,3 +1,4 @@
+import type { ClusterTransport } from './cluster/cluster-transport.js';
 import type { Persistence } from './persistence/persistence.js';
 
 /**
@@ -41,6 +42,8 @@ export interface BrokerLimits {
   readonly maximumQoS: 0 | 1 | 2;
   /** Most topics holding a retained message. */
   readonly maxRetainedMessages: number;
+  /** Messages recorded for one session while it is handed over from another node; the oldest is dropped beyond it. */
+  readonly maxHandoverMessages: number;
 }
 
 /**
@@ -62,6 +65,7 @@ export const limitNames = [
   'topicAliasMaximum',
   'maximumQoS',
   'maxRetainedMessages',
+  'maxHandoverMessages',
   'clientMaximumPacketSize',
 ] as const satisfies readonly (keyof BrokerLimits | 'clientMaximumPacketSize')[];
 
@@ -90,6 +94,7 @@ export const defaultLimits: BrokerLimits = Object.freeze({
   topicAliasMaximum: 32,
   maximumQoS: 2,
   maxRetainedMessages: 100_000,
+  maxHandoverMessages: 100_000,
 });
 
 export interface BrokerOptions {
@@ -97,6 +102,11 @@ export interface BrokerOptions {
   readonly limits?: Partial<BrokerLimits>;
   /** Where sessions, queues and retained messages outlive connections; memory by default. */
   readonly persistence?: Persistence;
+  /**
+   * Makes this engine one node of a cluster: messages reach subscribers on every node, and sessions
+   * move between nodes. The nodes must share one persistence. None by default (a single node).
+   */
+  readonly cluster?: ClusterTransport;
   /** How often timers are checked (keep alive, connect and drain timeouts, will delay, session expiry), in ms. */
   readonly sweepIntervalMs?: number;
   /** The clock, in epoch ms; tests move it. */
@@ -123,6 +133,7 @@ const ranges: Readonly<Record<keyof BrokerLimits, readonly [number, number]>> = 
   topicAliasMaximum: [0, 65_535],
   maximumQoS: [0, 2],
   maxRetainedMessages: [0, 100_000_000],
+  maxHandoverMessages: [0, 10_000_000],
 };
 
 /** The effective limits: defaults overridden by the options, each checked to be an integer in range. */

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { LimitName } from './broker-options.js';
 import type { ClientRef, ConnectionInfo, HookName } from './hooks/broker-hooks.js';
+import type { Message } from './message.js';
 
 /** Server DISCONNECT reason codes `disconnect()` may send (MQTT 5 table 3-10, server side). */
 export type DisconnectReasonCode =
@@ -36,6 +37,8 @@ export interface BrokerStats {
   readonly hookErrors: Readonly<Record<HookName, number>>;
   /** Persistence operations that failed. */
   readonly persistenceErrors: number;
+  /** Cluster operations that failed (bus, ownership, shares), and session handovers that timed out. */
+  readonly clusterErrors: number;
 }
 
 export interface Broker<C = unknown> {
@@ -45,8 +48,25 @@ export interface Broker<C = unknown> {
    * Closes every live connection matching the predicate: MQTT 5 clients get a DISCONNECT with the
    * reason code first. Their wills are published as after any server-side close. Returns the number
    * of connections closed.
+   *
+   * In a cluster this reaches this node's connections only: the predicate closes over this node's
+   * connection contexts and cannot travel. Revocation must therefore be decided on every node (the
+   * gateway's registry watch runs on each).
    */
   disconnect(predicate: (client: ClientRef<C>) => boolean, reasonCode: DisconnectReasonCode): number;
+  /**
+   * Publishes a message of the server's own (no publishing client): routed like any other, to every
+   * matching subscription, each delivery still asked of `authorizeDelivery`; retained if flagged
+   * (resolves once stored; rejects when the retained store is full or fails). In a cluster it
+   * reaches every node's subscribers; while this node is cut off from Redis, only its own (the
+   * failed hand-off is counted in `clusterErrors`).
+   */
+  publishFromServer(message: Message): Promise<void>;
+  /**
+   * `publishFromServer` without waiting: a retained message that cannot be stored is not
+   * published, and counted (`limits.maxRetainedMessages` or `persistenceErrors`).
+   */
+  publish(message: Message): void;
   stats(): BrokerStats;
   /** Disconnects every client (MQTT 5: 0x8B Server shutting down), saves their sessions and stops. */
   close(): Promise<void>;

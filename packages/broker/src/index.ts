@@ -15,7 +15,9 @@ export type {
   HookName,
   LimitEvent,
   ObserverHooks,
+  PayloadRewrite,
   PublishRefusalCode,
+  PublishVerdict,
   SecurityHooks,
   SubscribeRefusalCode,
   Verdict,
@@ -26,3 +28,20 @@ export { createMemoryPersistence } from './persistence/memory-persistence.js';
 export type { Persistence, QueueStore, RetainedStore, RetainOutcome, SessionStore, StoredSession } from './persistence/persistence.js';
 export type { Flight, FlightState } from './session/outgoing-window.js';
 export { topicMatches } from './topic/topic-matches.js';
+export { connectRedisPersistence, type RedisPersistenceOptions } from './persistence/redis-persistence.js';
+export { RedisUnavailableError, type RedisConnectionOptions } from './redis/redis-connection.js';
+export { connectRedisCluster, type RedisClusterOptions } from './cluster/redis-cluster-transport.js';
+export { connectRedisNode, type RedisNode, type RedisNodeOptions } from './redis/connect-redis-node.js';
+export type {
+  Claim,
+  ClaimResult,
+  ClusterListener,
+  ClusterTransport,
+  OwnershipRegistry,
+  Release,
+  RemotePublish,
+  SharedChoice,
+  ShareEntry,
+  ShareRegistry,
+  ShareUpdate,
+} from './cluster/cluster-transport.js';

@@ -53,6 +53,11 @@ export interface Subscription {
   readonly subscriptionId: number | undefined;
 }
 
+/** The message with another payload (a publish hook's rewrite): a copy, so the hook's Buffer can be reused by it. */
+export function withPayload(message: Message, payload: Buffer): Message {
+  return { ...message, payload: Buffer.from(payload) };
+}
+
 /** The remaining Message Expiry Interval in whole seconds (MQTT-3.3.2-6), never below 0. */
 export function remainingExpirySeconds(message: Message, now: number): number | undefined {
   if (message.expiresAt === undefined) return undefined;

@@ -47,7 +47,13 @@ export const errorCodes = {
   FW_ERR_PORT_IN_USE: { title: 'Listening port already in use', http: 500, mqtt: ReasonCode.ServerUnavailable, exit: 1 },
   FW_ERR_AUDIT_CHAIN_BROKEN: { title: 'Audit trail failed verification', http: 409, mqtt: ReasonCode.UnspecifiedError, exit: 1 },
   FW_ERR_REMOTE: { title: 'The node answered with an unexpected response', http: 502, mqtt: ReasonCode.UnspecifiedError, exit: 1 },
+  FW_ERR_POLICY_UNTRANSLATABLE: { title: 'The AWS IoT policy has no exact Fleetward translation', http: 422, mqtt: ReasonCode.ImplementationSpecificError, exit: 2 },
   FW_ERR_INTERNAL: { title: 'Internal error', http: 500, mqtt: ReasonCode.UnspecifiedError, exit: 1 },
+  FW_ERR_DATA_CONTRACT_INVALID: { title: 'Data contract is invalid (schema, classification, purposes, retention or transform)', http: 400, mqtt: ReasonCode.PayloadFormatInvalid, exit: 2 },
+  FW_ERR_PAYLOAD_REJECTED: { title: 'Payload refused by its data contract (not JSON, too large or deep, schema violation, unknown field)', http: 400, mqtt: ReasonCode.PayloadFormatInvalid, exit: 2 },
+  FW_ERR_DATA_NO_CONTRACT: { title: 'No data contract covers this topic, and unmatched topics are refused', http: 403, mqtt: ReasonCode.NotAuthorized, exit: 1 },
+  FW_ERR_DATA_BACKLOG: { title: 'The telemetry store is behind; data refused until it catches up', http: 503, mqtt: ReasonCode.QuotaExceeded, exit: 1 },
+  FW_ERR_PURPOSE_REQUIRED: { title: 'Reading data requires a declared purpose', http: 400, mqtt: ReasonCode.NotAuthorized, exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { FleetwardError } from '@fleetward/protocol';
+import { connectRedisNode, type RedisNode } from '@fleetward/broker';
 import { pino } from 'pino';
 import { FailureThrottle } from './access/auth-throttle.js';
 import { Operators, type IssuedToken } from './access/operators.js';
+import { DeviceBans } from './access/device-bans.js';
+import { PolicyStore } from './access/policy-store/index.js';
 import { actorFields, type Actor } from './audit/audit-events.js';
 import { buildApi } from './api/app.js';
 import type { Readiness } from './api/routes/health.js';
@@ -13,6 +16,7 @@ import { systemClock, type Clock } from './clock.js';
 import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, readPrivateFile, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
 import { redactedConfig } from './config/load-config.js';
 import { apiUrl, pkiBaseUrl, type Config } from './config/settings.js';
+import { redactUrlPassword } from './config/values.js';
 import { serverTlsOptions } from './gateway/tls-policy.js';
 import { caSummaries, sealedCaKeys, updateSealedCaKey } from './identity/ca-repository.js';
 import { rotateIssuingCa, type IssuingCaOperations, type IssuingRotation } from './identity/ca-rotation.js';
@@ -24,6 +28,11 @@ import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CredentialAudit } from './identity/credential-audit/credential-audit.js';
 import { Scheduler, type Job } from './jobs/scheduler.js';
+import { DeviceGateway } from './gateway/device-gateway.js';
+import { deviceTrustAnchors } from './gateway/trust-anchors.js';
+import { WEBSOCKET_PATH } from './gateway/websocket-listener.js';
+import { openDataServices, type DataServices } from './data/data-services.js';
+import { resealDataKeys } from './data/data-keys.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
 import { ThirdPartyCas } from './identity/third-party-cas.js';
@@ -75,6 +84,9 @@ export interface NodeContext {
   readonly audit: AuditLog;
   readonly operators: Operators;
   readonly identity: IdentityServices;
+  readonly policies: PolicyStore;
+  readonly bans: DeviceBans;
+  readonly data: DataServices;
 }
 
 export interface OpenOptions {
@@ -113,7 +125,16 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
     const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
     const identity = identityServices({ config, store, audit, clock, keyRing, logger, metrics });
-    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity };
+    const policies = new PolicyStore({ store, audit, clock, groups: identity.groups });
+    const data = await openDataServices(
+      { store, audit, clock, keyRing, onWriteError: (error, lost) => logger.error({ err: error, lost }, 'a telemetry batch could not be stored') },
+      {
+        ingest: { unmatched: config.data.unmatchedTopics, onVerdict: (_thing, outcome, reason) => metrics.dataMessages.inc({ outcome, reason: reason ?? 'none' }) },
+        writer: { maxPendingMessages: config.data.maxPendingMessages },
+      },
+    );
+    const bans = new DeviceBans({ store, audit, clock });
+    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity, policies, bans, data };
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
     if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
@@ -191,6 +212,7 @@ export async function openLocal(config: Config): Promise<NodeContext> {
 }
 
 export async function closeContext(context: NodeContext): Promise<void> {
+  await context.data.flush();
   await context.identity.certificates.flush();
   await context.identity.credentialAudit.flush();
   await context.audit.flush();
@@ -211,8 +233,10 @@ export interface FleetwardNode {
   refreshCertificateAuthorities(): Promise<boolean>;
   /** Background work, started by `listen`: CRL and CA refresh, retiring superseded certificates, the credential audit. */
   readonly jobs: Scheduler;
-  /** Binds the API port and starts the background jobs; a port in use is a clear FW_ERR_PORT_IN_USE. */
-  listen(): Promise<{ apiUrl: string }>;
+  /** The device gateway (MQTT over mutual TLS), started by `listen`. */
+  readonly gateway: DeviceGateway;
+  /** Binds the API and MQTT ports and starts the background jobs; a port in use is a clear FW_ERR_PORT_IN_USE. */
+  listen(): Promise<{ apiUrl: string; mqttUrl: string; mqttWebSocketUrl: string | null }>;
   /** Stops accepting, drains requests in flight, records the stop, closes the store. */
   close(): Promise<void>;
 }
@@ -240,6 +264,9 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     {
       operators: context.operators,
       ...context.identity,
+      policies: context.policies,
+      bans: context.bans,
+      data: context.data,
       caSummaries: () => caSummaries(store.db),
       issuingCa: issuingCaOperations(context, () => refreshTls()),
       audit: context.audit,
@@ -253,20 +280,31 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     { tls: tlsOptions(server, hierarchy.chainPem), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
   );
 
-  // Which issuing CA the listener's TLS context was built from.
+  // What the listeners' TLS contexts were built from: the issuing CA, and the CAs devices chain to.
   let tlsIssuer = hierarchy.issuing.id;
+  let credentials = server;
+  let anchors = await deviceTrustAnchors(store, hierarchy);
   const refreshTls = async (): Promise<boolean> => {
     const current = await context.identity.cas.hierarchy();
-    if (current.issuing.id === tlsIssuer) return false;
-    api.server.setSecureContext(tlsOptions(await prepareTls(context, current), current.chainPem));
-    tlsIssuer = current.issuing.id;
-    return true;
+    const rotated = current.issuing.id !== tlsIssuer;
+    if (rotated) {
+      credentials = await prepareTls(context, current);
+      api.server.setSecureContext(tlsOptions(credentials, current.chainPem));
+      tlsIssuer = current.issuing.id;
+    }
+    const nextAnchors = await deviceTrustAnchors(store, current);
+    if (rotated || nextAnchors !== anchors) {
+      anchors = nextAnchors;
+      gateway.setTrust(credentials, anchors);
+    }
+    return rotated;
   };
 
   const refreshCertificateAuthorities = async (): Promise<boolean> => {
     await context.identity.cas.refreshIfRotated();
     return refreshTls();
   };
+  const gateway = new DeviceGateway({ ...context, ...context.identity, onTrustChanged: refreshCertificateAuthorities }, await clusterBacking(config));
   const jobs = new Scheduler(nodeJobs(context, refreshCertificateAuthorities), (job, error) => {
     context.metrics.jobFailures.inc({ job });
     context.logger.error({ err: error, job }, 'a background job failed');
@@ -281,6 +319,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     server,
     readiness,
     jobs,
+    gateway,
     refreshCertificateAuthorities,
     async listen() {
       try {
@@ -292,14 +331,24 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
         throw error;
       }
       started = true;
+      const ports = await gateway.listen(credentials, anchors).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new FleetwardError('FW_ERR_PORT_IN_USE', `port ${config.mqtt.port} or ${config.mqtt.websocketPort ?? '-'} on ${config.host} is already in use (choose another with --mqtt-port or --mqtt-websocket-port)`, { port: config.mqtt.port, host: config.host });
+        }
+        throw error;
+      });
       jobs.start();
       const url = apiUrl(config, listeningPort(api));
-      await context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { version: VERSION, api: url, home: layout.root } });
-      return { apiUrl: url };
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      const mqttUrl = `mqtts://${host}:${ports.port}`;
+      const mqttWebSocketUrl = ports.websocketPort === null ? null : `wss://${host}:${ports.websocketPort}${WEBSOCKET_PATH}`;
+      await context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { version: VERSION, api: url, mqtt: mqttUrl, ...(mqttWebSocketUrl !== null && { mqttWebSocket: mqttWebSocketUrl }), home: layout.root } });
+      return { apiUrl: url, mqttUrl, mqttWebSocketUrl };
     },
     async close() {
       if (closed) return;
       closed = true;
+      await gateway.close();
       await api.close();
       await jobs.stop();
       if (started) {
@@ -308,6 +357,15 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       await closeContext(context);
     },
   };
+}
+
+/** With FLEETWARD_REDIS_URL, the MQTT sessions and fan-out this node shares with the others of its cluster. */
+async function clusterBacking(config: Config): Promise<RedisNode | null> {
+  if (config.redis.url === null) return null;
+  return connectRedisNode({ url: config.redis.url, keyPrefix: `${config.redis.keyPrefix}broker:` }).catch((error: unknown) => {
+    const where = redactUrlPassword(config.redis.url ?? '');
+    throw new FleetwardError('FW_ERR_STORE_UNAVAILABLE', `Redis at ${where} is unreachable: ${error instanceof Error ? error.message : String(error)}`, { redis: where });
+  });
 }
 
 /** What a serving node does periodically. Each is safe to run on every node of a cluster at once. */
@@ -326,6 +384,8 @@ function nodeJobs(context: NodeContext, refreshCertificateAuthorities: () => Pro
     { name: 'certificates.retire-superseded', everyMs: 10 * 60_000, run: () => identity.certificates.retireSuperseded(clock.now(), { name: 'node' }) },
     // Cheap when not due: the last run's time is in the database, shared by every node.
     { name: 'credentials.audit', everyMs: 5 * 60_000, run: () => identity.credentialAudit.runIfDue() },
+    // Contracts applied elsewhere come into force; data past its retention is deleted.
+    ...context.data.jobs(),
   ];
 }
 
@@ -394,6 +454,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
       await updateSealedCaKey(trx, id, rotated.reseal(sealed, `ca:${id}`));
       resealed += 1;
     }
+    resealed += await resealDataKeys(trx, rotated);
     await audit.recordWithin(trx, [
       { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);

@@ -1,43 +1,37 @@
 import { ReasonCode } from '@fleetward/protocol';
-import { parser as createParser, type Packet, type Parser } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 import type { Frame } from './frame-reader.js';
+import { decodeHotPacket } from './hot-packet-decoder.js';
 import { checkProperties, hasIllFormedUtf8, hasWrongLength, packetStrings } from './packet-rules.js';
+import { parseFrame } from './shared-parser.js';
+
+const BARE: ReadonlySet<string> = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'pingreq', 'disconnect']);
 
 export type Decoded = { readonly packet: Packet } | { readonly error: number };
 
 /**
- * Decodes one frame at a time with a per-connection mqtt-packet streaming parser, which takes the
- * protocol version from the CONNECT it decodes first, then applies the checks mqtt-packet leaves
- * out. An error is the MQTT 5 reason code to close with: 0x81 Malformed Packet or 0x82 Protocol Error.
+ * Decodes one frame at a time for one connection, then applies the checks mqtt-packet leaves out.
+ * The packets of the hot path are decoded in place (hot-packet-decoder.ts); the others by one
+ * mqtt-packet parser shared by all connections, which learns the protocol version from the CONNECT
+ * decoded first. A connection holds nothing but its version. An error is the MQTT 5 reason code to
+ * close with: 0x81 Malformed Packet or 0x82 Protocol Error.
  */
 export class PacketDecoder {
-  readonly #parser: Parser = createParser();
   #version: 4 | 5 | undefined;
-  #packet: Packet | undefined;
-  #failed = false;
-
-  constructor() {
-    this.#parser.on('packet', (packet: Packet) => {
-      this.#packet = packet;
-    });
-    this.#parser.on('error', () => {
-      this.#failed = true;
-    });
-  }
 
   decode(frame: Frame): Decoded {
-    if (hasWrongLength(frame.type, frame.remainingLength, this.#version)) return { error: ReasonCode.MalformedPacket };
-    this.#packet = undefined;
-    this.#failed = false;
-    this.#parser.parse(frame.bytes);
-    const packet = this.#packet as Packet | undefined;
-    if (this.#failed || packet === undefined) return { error: ReasonCode.MalformedPacket };
+    const version = this.#version;
+    if (hasWrongLength(frame.type, frame.remainingLength, version)) return { error: ReasonCode.MalformedPacket };
+    const packet = decodeHotPacket(frame, version) ?? parseFrame(frame.bytes, version);
+    if (packet === undefined) return { error: ReasonCode.MalformedPacket };
     if (packet.cmd === 'connect') this.#version = packet.protocolVersion === 5 ? 5 : 4;
     const problem = this.#check(packet, frame.bytes);
     return problem === undefined ? { packet } : { error: problem };
   }
 
   #check(packet: Packet, bytes: Buffer): number | undefined {
+    // Acknowledgements, PINGREQ and DISCONNECT hold no string; without properties there is nothing to check.
+    if (BARE.has(packet.cmd) && (packet as { properties?: unknown }).properties === undefined) return undefined;
     if (packet.cmd === 'publish' && packet.properties === undefined) {
       // The hot path: one topic, no properties.
       const topic = packet.topic;

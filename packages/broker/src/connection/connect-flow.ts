@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ReasonCode } from '@fleetward/protocol';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { OpenedSession, Will } from '../engine/engine-context.js';
+import { SessionSupersededError } from '../engine/session-errors.js';
 import type { Admission, ConnectRequest } from '../hooks/broker-hooks.js';
 import { negotiateKeepAlive, type KeepAlive } from '../session/keep-alive.js';
 import { runSteps, type Step, type StepResult } from '../steps.js';
@@ -197,8 +198,20 @@ function admitted(context: ConnectContext<unknown>, request: ConnectRequest, adm
 
 async function openSession(context: ConnectContext<unknown>): Promise<StepResult> {
   const { channel, packet } = context;
-  // MQTT-3.1.4-3 (takeover), MQTT-3.1.4-4 and MQTT-3.1.2-4..-6 (Clean Start).
-  const opened = await channel.engine.openSession(channel, context.clientId, packet.clean === true, context.expiry);
+  let opened: OpenedSession;
+  try {
+    // MQTT-3.1.4-3 (takeover), MQTT-3.1.4-4 and MQTT-3.1.2-4..-6 (Clean Start).
+    opened = await channel.engine.openSession(channel, context.clientId, packet.clean === true, context.expiry);
+  } catch (error) {
+    if (channel.closed) return 'stop';
+    // A newer CONNECT on another node took the session first: closed, as a takeover closes (MQTT-3.1.4-3).
+    if (error instanceof SessionSupersededError) {
+      channel.takeOver();
+      return 'stop';
+    }
+    // The session store or the cluster is away: the client may retry later.
+    return refuse(channel, ReasonCode.ServerUnavailable, 'session state is unavailable, try again later');
+  }
   if (!channel.adoptSession(opened)) return 'stop';
   context.opened = opened;
   return 'next';

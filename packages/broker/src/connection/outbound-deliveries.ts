@@ -1,6 +1,7 @@
 import { ReasonCode } from '@fleetward/protocol';
 import type { Packet } from 'mqtt-packet';
 import type { LimitName } from '../broker-options.js';
+import { SharedPublishEncodings } from '../codec/encoded-publish.js';
 import type { EngineContext } from '../engine/engine-context.js';
 import type { ClientRef } from '../hooks/broker-hooks.js';
 import { isExpired, type Delivery } from '../message.js';
@@ -22,19 +23,23 @@ export interface OutboundChannel<C> {
   limit(name: LimitName): void;
 }
 
+/** One encoding per message for all the connections it is delivered to (see SharedPublishEncodings). */
+const sharedEncodings = new SharedPublishEncodings();
+
 /**
  * Messages on their way to one connected client: the delivery policy first, in arrival order,
  * then expiry, flow control (the session's outgoing window) and the client's limits.
  */
 export class OutboundDeliveries<C> {
   readonly #channel: OutboundChannel<C>;
-  readonly #aliases: OutboundTopicAliases;
+  /** Only for an MQTT 5 client that accepts Topic Aliases (MQTT-3.1.2-27: none otherwise). */
+  readonly #aliases: OutboundTopicAliases | undefined;
   /** Deliveries waiting behind a delivery decision that takes time; undefined when none is pending. */
   #gate: Delivery[] | undefined;
 
   constructor(channel: OutboundChannel<C>, clientTopicAliasMaximum: number) {
     this.#channel = channel;
-    this.#aliases = new OutboundTopicAliases(channel.version === 5 ? clientTopicAliasMaximum : 0);
+    this.#aliases = channel.version === 5 && clientTopicAliasMaximum > 0 ? new OutboundTopicAliases(clientTopicAliasMaximum) : undefined;
   }
 
   deliver(delivery: Delivery): void {
@@ -122,11 +127,20 @@ export class OutboundDeliveries<C> {
 
   #sendPublish(delivery: Delivery, packetId: number | undefined, dup: boolean): boolean {
     const channel = this.#channel;
-    const topic = delivery.message.topic;
-    const alias = this.#aliases.lookup(topic);
-    const now = delivery.message.expiresAt === undefined ? 0 : channel.engine.now();
-    if (!channel.send(buildPublish(delivery, channel.version, packetId, dup, alias, now))) return false;
-    if (alias !== undefined && !alias.known) this.#aliases.commit(topic, alias.alias);
+    const { message } = delivery;
+    const version = channel.version;
+    const aliases = this.#aliases;
+    const alias = aliases?.lookup(message.topic);
+    let packet: Packet;
+    if (alias === undefined && (version === 4 || (message.expiresAt === undefined && delivery.subscriptionIds === undefined))) {
+      // Nothing in the PUBLISH is particular to this client: the message's one encoding serves.
+      packet = sharedEncodings.packet(message, delivery.qos, delivery.retain, version, packetId, dup && delivery.qos > 0);
+    } else {
+      const now = message.expiresAt === undefined ? 0 : channel.engine.now();
+      packet = buildPublish(delivery, version, packetId, dup, alias, now);
+    }
+    if (!channel.send(packet)) return false;
+    if (alias !== undefined && !alias.known) aliases?.commit(message.topic, alias.alias);
     channel.engine.counters.messagesDelivered++;
     return true;
   }

@@ -1,8 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { ReasonCode } from '@fleetward/protocol';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { Refused } from '../hooks/guarded-hooks.js';
-import type { Message, MessageProperties } from '../message.js';
+import type { PublishDecided, Refused } from '../hooks/guarded-hooks.js';
+import { withPayload, type Message, type MessageProperties } from '../message.js';
 import { runSteps, type Step, type StepResult } from '../steps.js';
 import { checkTopicName } from '../topic/topic-name.js';
 import type { ClientChannel } from './client-channel.js';
@@ -16,8 +16,8 @@ interface PublishContext<C> {
 
 /**
  * An incoming PUBLISH, step by step: the header, the topic (through its alias), the properties,
- * QoS 2 duplicates, flow control, the publish policy, the retained store, routing, and the
- * acknowledgement its QoS calls for (MQTT-3.3.4-1).
+ * QoS 2 duplicates, flow control, the publish policy, the reach of the cluster, the retained store,
+ * routing, and the acknowledgement its QoS calls for (MQTT-3.3.4-1).
  */
 const publishSteps: readonly Step<PublishContext<unknown>>[] = [
   checkHeader,
@@ -27,6 +27,7 @@ const publishSteps: readonly Step<PublishContext<unknown>>[] = [
   skipDuplicate,
   checkReceiveMaximum,
   authorize,
+  requireFanOut,
   retainIfAsked,
   route,
   acknowledge,
@@ -114,13 +115,31 @@ function authorize(context: PublishContext<unknown>): StepResult | Promise<StepR
   const { channel } = context;
   const decided = channel.engine.hooks.authorizePublish(channel.ref, context.message as Message);
   if (decided === true) return 'next';
-  if (!(decided instanceof Promise)) return denied(context, decided);
-  return decided.then((settled) => (settled === true ? 'next' : denied(context, settled)));
+  if (!(decided instanceof Promise)) return decide(context, decided);
+  return decided.then((settled) => decide(context, settled));
 }
 
-function denied(context: PublishContext<unknown>, refusal: Refused<number>): StepResult {
+function decide(context: PublishContext<unknown>, decided: PublishDecided): StepResult {
+  if (decided === true) return 'next';
+  if ('payload' in decided) {
+    // Allowed with the hook's payload: it is the one retained and fanned out from here on.
+    context.message = withPayload(context.message as Message, decided.payload);
+    return 'next';
+  }
   context.channel.engine.counters.denied.publish++;
-  return refuse(context, refusal);
+  return refuse(context, decided);
+}
+
+/**
+ * A node cut off from the cluster's bus cannot pass messages to the other nodes: a QoS 1 or 2
+ * publish is refused (MQTT 5: 0x80; 3.1.1: the connection closes, MQTT-3.3.5-2) rather than
+ * acknowledged and then lost for their subscribers; the client publishes it again later. QoS 0
+ * promises nothing: it still reaches this node's subscribers.
+ */
+function requireFanOut(context: PublishContext<unknown>): StepResult {
+  if (context.packet.qos === 0 || context.channel.engine.canFanOut()) return 'next';
+  context.channel.engine.counters.clusterErrors++;
+  return refuse(context, { reasonCode: ReasonCode.UnspecifiedError, reasonString: 'the cluster is unreachable: publish again later' });
 }
 
 function retainIfAsked(context: PublishContext<unknown>): StepResult | Promise<StepResult> {
@@ -143,7 +162,7 @@ async function storeRetained(context: PublishContext<unknown>): Promise<StepResu
 function route({ channel, message }: PublishContext<unknown>): StepResult {
   if (channel.closed) return 'stop';
   channel.engine.counters.messagesReceived++;
-  channel.engine.publish(message as Message);
+  channel.engine.route(message as Message);
   return 'next';
 }
 

@@ -11,6 +11,7 @@ export class BrokerCounters {
   protocolErrors = 0;
   keepAliveTimeouts = 0;
   persistenceErrors = 0;
+  clusterErrors = 0;
   readonly limits: Partial<Record<LimitName, number>> = {};
   readonly denied: Record<Decision, number> = { connect: 0, authentication: 0, publish: 0, subscribe: 0, delivery: 0 };
   readonly hookErrors: Record<HookName, number> = { admit: 0, authorizePublish: 0, authorizeSubscribe: 0, authorizeDelivery: 0, authenticate: 0 };

@@ -23,6 +23,11 @@ export class DeadlineQueue {
     if (this.#heap.length > 64 && this.#heap.length > this.#due.size * 2) this.#rebuild();
   }
 
+  /** When the key is due, if it is. */
+  at(key: string): number | undefined {
+    return this.#due.get(key);
+  }
+
   delete(key: string): boolean {
     return this.#due.delete(key);
   }

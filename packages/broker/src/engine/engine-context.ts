@@ -55,7 +55,10 @@ export interface EngineContext<C> {
   sessionOnline(holder: SessionHolder<C>): void;
   /** The connection is closed: keep or end its session, and deal with its Will Message. */
   connectionClosed(holder: SessionHolder<C>, cause: CloseCause): void;
-  publish(message: Message): void;
+  /** Routes a message a client published (its retained copy already stored) to every subscriber, on every node. */
+  route(message: Message): void;
+  /** Whether a published message reaches every node now: always on a single node. */
+  canFanOut(): boolean;
   /** Hands a delivery back for whatever now holds the client's session (its connection closed meanwhile). */
   redirect(clientId: string, delivery: Delivery): void;
   retain(message: Message): Promise<RetainOutcome>;

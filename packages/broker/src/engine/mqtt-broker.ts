@@ -7,17 +7,23 @@ import type { BrokerHooks, ClientRef, ConnectionInfo } from '../hooks/broker-hoo
 import { GuardedHooks } from '../hooks/guarded-hooks.js';
 import type { Delivery, Message, Subscription } from '../message.js';
 import { createMemoryPersistence } from '../persistence/memory-persistence.js';
-import type { Persistence, RetainOutcome } from '../persistence/persistence.js';
-import { Session } from '../session/session.js';
+import type { Persistence, RetainOutcome, StoredSession } from '../persistence/persistence.js';
+import type { Session } from '../session/session.js';
 import { SubscriptionIndex } from '../topic/subscription-index.js';
 import { BrokerCounters } from './broker-counters.js';
+import { ClusterSessions } from './cluster-sessions.js';
 import { DeadlineQueue } from './deadline-queue.js';
-import type { CloseCause, EngineContext, OpenedSession, SessionHolder, Will } from './engine-context.js';
+import type { CloseCause, EngineContext, OpenedSession, SessionHolder } from './engine-context.js';
+import type { EngineSessions } from './engine-sessions.js';
+import { HeldSessions } from './held-sessions.js';
 import { KeyedSerializer } from './keyed-serializer.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './session-registry.js';
+import { SessionWrites } from './session-writes.js';
+import { WillSchedule } from './will-schedule.js';
 
 const DEFAULT_SWEEP_INTERVAL_MS = 1000;
+const RESTORE_BATCH = 500;
 
 /** Server DISCONNECT reason codes (MQTT 5 table 3-10 less the client-only ones). */
 const disconnectReasonCodes: ReadonlySet<number> = new Set([
@@ -25,14 +31,10 @@ const disconnectReasonCodes: ReadonlySet<number> = new Set([
   0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
 ]);
 
-interface PendingWill<C> {
-  readonly ref: ClientRef<C>;
-  readonly will: Will;
-}
-
 /**
  * The engine: connections, sessions by client id, the subscription index, routing, Will Messages
- * and the timers that sweep them. Security is never decided here, only asked of the hooks.
+ * and the timers that sweep them; with a cluster transport, one node of several. Security is never
+ * decided here, only asked of the hooks.
  */
 export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
   readonly limits: BrokerLimits;
@@ -47,9 +49,12 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
   readonly #router: Router;
   readonly #connections = new Set<Connection<C>>();
   readonly #locks = new KeyedSerializer();
-  readonly #wills = new Map<string, PendingWill<C>>();
-  readonly #willsDue = new DeadlineQueue();
+  readonly #writes: SessionWrites;
+  readonly #wills: WillSchedule<C>;
   readonly #sessionsDue = new DeadlineQueue();
+  readonly #held: HeldSessions<C>;
+  /** Undefined on a single node: then nothing of the cluster is on any path. */
+  readonly #cluster: ClusterSessions<C> | undefined;
   readonly #timer: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
 
@@ -60,9 +65,14 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
     this.#ownsPersistence = options.persistence === undefined;
     this.#persistence = options.persistence ?? createMemoryPersistence();
     this.#router = new Router(this.#index, (clientId) => this.#registry.get(clientId)?.state === 'online', (clientId, delivery) => this.redirect(clientId, delivery));
+    this.#writes = new SessionWrites(this.#persistence, this.#locks, this.limits, this.counters, (event) => this.hooks.limit(event));
+    this.#wills = new WillSchedule(this);
+    const sessions = this.#engineSessions();
+    this.#held = new HeldSessions(sessions);
+    this.#cluster = options.cluster === undefined ? undefined : new ClusterSessions(options.cluster, sessions);
     this.#timer = setInterval(() => this.#sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
     this.#timer.unref();
-    this.ready = this.#restore();
+    this.ready = this.#start();
   }
 
   // --- Broker ----------------------------------------------------------------------------------
@@ -113,6 +123,7 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
       keepAliveTimeouts: counters.keepAliveTimeouts,
       hookErrors: { ...counters.hookErrors },
       persistenceErrors: counters.persistenceErrors,
+      clusterErrors: counters.clusterErrors,
     };
   }
 
@@ -126,6 +137,8 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
     for (const connection of [...this.#connections]) connection.shutdown();
     await this.ready;
     await this.#locks.idle();
+    // Last: until now, this node still hands its sessions over to nodes that claim them.
+    if (this.#cluster !== undefined) await this.#cluster.leave().catch(() => this.counters.clusterErrors++);
     if (this.#ownsPersistence) await this.#persistence.close();
   }
 
@@ -137,42 +150,17 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
 
   async openSession(holder: SessionHolder<C>, clientId: string, cleanStart: boolean, expirySeconds: number): Promise<OpenedSession> {
     await this.ready;
-    return this.#locks.run(clientId, async () => {
-      const slot = this.#registry.get(clientId);
-      let session: Session | undefined;
-      let queued: Delivery[] = [];
-      let held: Delivery[] = [];
-      if (slot !== undefined && slot.state !== 'offline') {
-        if (slot.state === 'opening') held = slot.held;
-        // MQTT-3.1.4-3: the existing connection is closed and its live session handed over.
-        slot.holder.takeOver();
-        const handed = slot.session;
-        if (!cleanStart && handed.expiryIntervalSeconds > 0) session = handed;
-        else this.#discard(clientId, [...handed.subscriptions.values()], handed.stored);
-      } else if (slot?.state === 'offline') {
-        this.#sessionsDue.delete(clientId);
-        const stored = cleanStart ? undefined : await this.#persistence.sessions.get(clientId);
-        if (stored === undefined) this.#discard(clientId, slot.subscriptions, true);
-        else {
-          queued = await this.#persistence.queues.take(clientId);
-          session = Session.restore(stored, expirySeconds, this.limits.maxQueuedMessages);
-        }
-      }
-      // MQTT-3.1.2-4: Clean Start discards the session; MQTT-3.1.2-5, -6: else resume it or make one.
-      const present = session !== undefined;
-      session ??= new Session(clientId, expirySeconds, this.limits.maxQueuedMessages);
-      session.expiryIntervalSeconds = expirySeconds;
-      this.#registry.open(clientId, holder, session, held);
-      // MQTT-3.1.3-9: a resumed session cancels its delayed Will Message; an ended one sends it now.
-      if (present) this.#cancelWill(clientId);
-      else this.#sendWill(clientId);
-      return { session, present, queued };
+    return this.#locks.run(clientId, () => {
+      // A session held elsewhere in the cluster is claimed from its owner.
+      if (this.#cluster !== undefined && !this.#registry.has(clientId)) return this.#cluster.open(holder, clientId, cleanStart, expirySeconds);
+      return this.#held.open(holder, clientId, cleanStart, expirySeconds);
     });
   }
 
   sessionOnline(holder: SessionHolder<C>): void {
     const clientId = (holder.ref as ClientRef<C>).clientId;
     for (const delivery of this.#registry.accept(clientId, holder)) holder.deliver(delivery);
+    if (this.#cluster !== undefined && holder.session !== undefined) this.#cluster.cameOnline(holder.session.subscriptions.values());
   }
 
   connectionClosed(holder: SessionHolder<C>, cause: CloseCause): void {
@@ -181,55 +169,95 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
     if (ref === undefined || session === undefined) return;
     const clientId = ref.clientId;
     const continues = cause.takenOver === true || session.expiryIntervalSeconds > 0;
-    if (cause.publishWill && holder.will !== undefined) this.#scheduleWill(ref, holder.will, continues ? session.expiryIntervalSeconds : 0);
+    if (cause.publishWill && holder.will !== undefined) this.#wills.schedule(ref, holder.will, continues ? session.expiryIntervalSeconds : 0);
     // A session taken over lives on with the newer connection.
     if (cause.takenOver === true || !this.#registry.holds(clientId, holder)) return;
     if (session.expiryIntervalSeconds === 0) {
       this.#registry.end(clientId);
       this.#discard(clientId, [...session.subscriptions.values()], session.stored);
+      this.#cluster?.ended(clientId);
       return;
     }
     // MQTT-3.1.2-23: the session state is kept after the connection closes, until it expires.
-    const expiresAt = this.now() + session.expiryIntervalSeconds * 1000;
+    const expiryMs = session.expiryIntervalSeconds * 1000;
+    const expiresAt = this.now() + expiryMs;
     this.#registry.keep(clientId, [...session.subscriptions.values()]);
     this.#sessionsDue.set(clientId, expiresAt);
     const snapshot = session.snapshot(expiresAt);
+    this.#writes.run(clientId, () => this.#persistence.sessions.put(snapshot));
     // Queued deliveries go to persistence now, ahead of anything routed to the session from here on.
-    for (const delivery of session.outgoing.takeQueue()) this.#enqueue(clientId, delivery);
-    this.#persist(clientId, () => this.#persistence.sessions.put(snapshot));
+    for (const delivery of session.outgoing.takeQueue()) this.#writes.enqueue(clientId, delivery);
+    this.#cluster?.wentOffline(clientId, session.subscriptions.values(), expiryMs);
   }
 
   saveSession(session: Session): void {
     session.stored = true;
     const snapshot = session.snapshot(undefined);
-    this.#persist(session.clientId, () => this.#persistence.sessions.put(snapshot));
+    this.#writes.run(session.clientId, () => this.#persistence.sessions.put(snapshot));
   }
 
   // --- Messages --------------------------------------------------------------------------------
 
+  route(message: Message): void {
+    if (this.#cluster === undefined) this.#router.route(message);
+    else this.#cluster.publish(message);
+  }
+
   publish(message: Message): void {
-    this.#router.route(message);
+    if (!message.retain) return this.route(message);
+    // Counted by publishFromServer; nobody waits for this one.
+    this.publishFromServer(message).catch(() => undefined);
+  }
+
+  async publishFromServer(message: Message): Promise<void> {
+    // MQTT-3.3.1-5..-7 apply to the server's own messages too: replace, or delete with an empty payload.
+    let outcome: RetainOutcome | undefined;
+    try {
+      if (message.retain) outcome = await this.retain(message);
+    } catch (error) {
+      this.counters.persistenceErrors++;
+      throw error;
+    }
+    if (outcome === 'full') {
+      this.hooks.limit({ limit: 'maxRetainedMessages', clientId: undefined, connection: undefined });
+      throw new Error(`retained message limit reached: ${message.topic} not retained`);
+    }
+    this.route(message);
+  }
+
+  canFanOut(): boolean {
+    return this.#cluster === undefined || this.#cluster.connected;
   }
 
   redirect(clientId: string, delivery: Delivery): void {
     const slot = this.#registry.get(clientId);
-    if (slot === undefined) return;
+    if (slot === undefined) {
+      this.#cluster?.redirected(clientId, delivery);
+      return;
+    }
     switch (slot.state) {
       case 'online':
         slot.holder.deliver(delivery);
         return;
       case 'opening':
-        slot.held.push(delivery);
-        if (slot.held.length > this.limits.maxQueuedMessages) {
-          slot.held.shift();
-          this.hooks.limit({ limit: 'maxQueuedMessages', clientId, connection: undefined });
-        }
-        return;
-      case 'offline':
+        return this.#hold(clientId, slot.held, delivery);
+      case 'offline': {
         // QoS 0 messages are not queued for an offline session (MQTT 4.1 makes it optional).
-        if (delivery.qos > 0) this.#enqueue(clientId, delivery);
+        if (delivery.qos === 0) return;
+        const resuming = this.#held.resuming(clientId);
+        if (resuming === undefined) this.#writes.enqueue(clientId, delivery);
+        else this.#hold(clientId, resuming, delivery);
         return;
+      }
     }
+  }
+
+  /** Holds a delivery for a session being opened, dropping (and counting) the oldest beyond the queue limit. */
+  #hold(clientId: string, held: Delivery[], delivery: Delivery): void {
+    held.push(delivery);
+    if (held.length <= this.limits.maxQueuedMessages) return;
+    held.shift();
+    this.hooks.limit({ limit: 'maxQueuedMessages', clientId, connection: undefined });
   }
 
   retain(message: Message): Promise<RetainOutcome> {
@@ -242,54 +270,12 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
 
   subscribe(clientId: string, subscription: Subscription): void {
     this.#index.add(subscription.pattern, clientId, subscription, subscription.shareGroup);
+    if (subscription.shareGroup !== undefined) this.#cluster?.shareMembersChanged(subscription.pattern, subscription.shareGroup);
   }
 
   unsubscribe(clientId: string, subscription: Subscription): void {
     this.#index.remove(subscription.pattern, clientId, subscription.shareGroup);
-  }
-
-  // --- Will Messages ---------------------------------------------------------------------------
-
-  /** MQTT-3.1.2-8: published after the Will Delay Interval or when the session ends, whichever is first. */
-  #scheduleWill(ref: ClientRef<C>, will: Will, sessionExpirySeconds: number): void {
-    const delaySeconds = Math.min(will.delaySeconds, sessionExpirySeconds);
-    if (delaySeconds === 0) {
-      void this.#publishWill({ ref, will });
-      return;
-    }
-    this.#wills.set(ref.clientId, { ref, will });
-    this.#willsDue.set(ref.clientId, this.now() + delaySeconds * 1000);
-  }
-
-  #cancelWill(clientId: string): void {
-    this.#wills.delete(clientId);
-    this.#willsDue.delete(clientId);
-  }
-
-  #sendWill(clientId: string): void {
-    const pending = this.#wills.get(clientId);
-    this.#cancelWill(clientId);
-    if (pending !== undefined) void this.#publishWill(pending);
-  }
-
-  async #publishWill({ ref, will }: PendingWill<C>): Promise<void> {
-    const expiresAt = will.expirySeconds === undefined ? undefined : this.now() + will.expirySeconds * 1000;
-    const message: Message = { ...will.message, expiresAt };
-    const decided = await this.hooks.authorizePublish(ref, message);
-    if (decided !== true) {
-      this.counters.denied.publish++;
-      return;
-    }
-    // MQTT-3.1.2-14, -15 (3.1.1 MQTT-3.1.2-16, -17): retained as the Will Retain flag says.
-    if (message.retain) {
-      try {
-        if ((await this.retain(message)) === 'full') return this.hooks.limit({ limit: 'maxRetainedMessages', clientId: ref.clientId, connection: ref.connection });
-      } catch {
-        this.counters.persistenceErrors++;
-        return;
-      }
-    }
-    this.publish(message);
+    if (subscription.shareGroup !== undefined) this.#cluster?.shareMembersChanged(subscription.pattern, subscription.shareGroup);
   }
 
   // --- Timers and persistence ------------------------------------------------------------------
@@ -297,7 +283,7 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
   #sweep(): void {
     const now = this.now();
     for (const connection of this.#connections) connection.tick(now);
-    for (const clientId of this.#willsDue.takeDue(now)) this.#sendWill(clientId);
+    this.#wills.sweep(now);
     for (const clientId of this.#sessionsDue.takeDue(now)) this.#expire(clientId);
   }
 
@@ -307,50 +293,83 @@ export class MqttBroker<C> implements Broker<C>, EngineContext<C> {
     if (slot?.state !== 'offline') return;
     this.#registry.end(clientId);
     this.#discard(clientId, slot.subscriptions, true);
-    this.#sendWill(clientId);
+    this.#cluster?.ended(clientId);
+    this.#wills.send(clientId);
   }
 
   /** Forgets a session's routes, and its stored copy and queue if it had any. */
   #discard(clientId: string, subscriptions: readonly Subscription[], stored: boolean): void {
     for (const subscription of subscriptions) this.unsubscribe(clientId, subscription);
-    if (stored) {
-      this.#persist(clientId, async () => {
-        await this.#persistence.sessions.delete(clientId);
-        await this.#persistence.queues.clear(clientId);
-      });
+    if (stored) this.#writes.discard(clientId);
+  }
+
+  async #start(): Promise<void> {
+    if (this.#cluster !== undefined) {
+      try {
+        await this.#cluster.join();
+      } catch {
+        this.counters.clusterErrors++;
+      }
     }
+    await this.#restore();
   }
 
-  #enqueue(clientId: string, delivery: Delivery): void {
-    this.#persistence.queues.push(clientId, delivery, this.limits.maxQueuedMessages).then(
-      (dropped) => {
-        for (let index = 0; index < dropped; index++) this.hooks.limit({ limit: 'maxQueuedMessages', clientId, connection: undefined });
-      },
-      () => this.counters.persistenceErrors++,
-    );
-  }
-
-  #persist(clientId: string, task: () => Promise<void>): void {
-    this.#locks.run(clientId, task).catch(() => this.counters.persistenceErrors++);
-  }
-
-  /** Routes to the sessions persistence kept, so they receive messages before their clients return. */
+  /** Routes to the sessions persistence kept (in a cluster: those no live node owns), so they receive messages before their clients return. */
   async #restore(): Promise<void> {
     try {
-      const now = this.now();
+      let batch: StoredSession[] = [];
       for await (const stored of this.#persistence.sessions.list()) {
-        const expiresAt = stored.expiresAt ?? now + stored.expiryIntervalSeconds * 1000;
-        if (this.#registry.has(stored.clientId)) continue;
-        if (expiresAt <= now) {
-          this.#discard(stored.clientId, [], true);
-          continue;
-        }
-        for (const subscription of stored.subscriptions) this.subscribe(stored.clientId, subscription);
-        this.#registry.restore(stored.clientId, stored.subscriptions);
-        this.#sessionsDue.set(stored.clientId, expiresAt);
+        batch.push(stored);
+        if (batch.length < RESTORE_BATCH) continue;
+        await this.#restoreBatch(batch);
+        batch = [];
       }
+      await this.#restoreBatch(batch);
     } catch {
       this.counters.persistenceErrors++;
     }
+  }
+
+  async #restoreBatch(batch: readonly StoredSession[]): Promise<void> {
+    const owned = this.#cluster === undefined || batch.length === 0 ? batch : await this.#cluster.owned(batch);
+    const now = this.now();
+    for (const stored of owned) this.#installOffline(stored, now);
+  }
+
+  #installOffline(stored: StoredSession, now: number): void {
+    const clientId = stored.clientId;
+    if (this.#registry.has(clientId)) return;
+    const expiresAt = stored.expiresAt ?? now + stored.expiryIntervalSeconds * 1000;
+    if (expiresAt <= now) {
+      this.#writes.discard(clientId);
+      this.#cluster?.ended(clientId);
+      return;
+    }
+    for (const subscription of stored.subscriptions) this.subscribe(clientId, subscription);
+    this.#registry.restore(clientId, stored.subscriptions);
+    this.#sessionsDue.set(clientId, expiresAt);
+    this.#cluster?.wentOffline(clientId, [], expiresAt - now);
+  }
+
+  /** The session state the paths that open and move sessions work on. */
+  #engineSessions(): EngineSessions<C> {
+    return {
+      limits: this.limits,
+      counters: this.counters,
+      persistence: this.#persistence,
+      registry: this.#registry,
+      index: this.#index,
+      router: this.#router,
+      locks: this.#locks,
+      writes: this.#writes,
+      wills: this.#wills,
+      sessionsDue: this.#sessionsDue,
+      now: () => this.now(),
+      limit: (event) => this.hooks.limit(event),
+      subscribe: (clientId, subscription) => this.subscribe(clientId, subscription),
+      unsubscribe: (clientId, subscription) => this.unsubscribe(clientId, subscription),
+      discard: (clientId, subscriptions, stored) => this.#discard(clientId, subscriptions, stored),
+      installOffline: (stored, now) => this.#installOffline(stored, now),
+    };
   }
 }

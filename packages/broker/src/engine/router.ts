@@ -25,7 +25,24 @@ export class Router {
   }
 
   route(message: Message): void {
-    const collector = new Collector(message, this.#isOnline);
+    this.#route(message, true);
+  }
+
+  /** Delivers to the plain subscriptions only: in a cluster, shared subscriptions are decided across nodes. */
+  routeSubscribers(message: Message): void {
+    this.#route(message, false);
+  }
+
+  /** Delivers to one member of the shared group on this pattern, if this node has any; false if not. */
+  routeGroup(message: Message, pattern: string, groupName: string): boolean {
+    const chosen = this.#index.group(pattern, groupName)?.pick(this.#isOnline);
+    if (chosen === undefined) return false;
+    this.#sink(chosen.clientId, sharedDelivery(message, chosen.value));
+    return true;
+  }
+
+  #route(message: Message, groups: boolean): void {
+    const collector = new Collector(message, this.#isOnline, groups);
     this.#index.match(message.topic, collector);
     for (const [clientId, plan] of collector.plans) {
       this.#sink(clientId, { message, qos: plan.qos, retain: plan.retain, subscriptionIds: plan.subscriptionIds });
@@ -39,10 +56,12 @@ class Collector implements MatchVisitor<Subscription> {
   readonly shared: [string, Delivery][] = [];
   readonly #message: Message;
   readonly #isOnline: (clientId: string) => boolean;
+  readonly #groups: boolean;
 
-  constructor(message: Message, isOnline: (clientId: string) => boolean) {
+  constructor(message: Message, isOnline: (clientId: string) => boolean, groups: boolean) {
     this.#message = message;
     this.#isOnline = isOnline;
+    this.#groups = groups;
   }
 
   subscriber(clientId: string, subscription: Subscription): void {
@@ -64,19 +83,18 @@ class Collector implements MatchVisitor<Subscription> {
   }
 
   group(group: SharedGroup<Subscription>): void {
+    if (!this.#groups) return;
     // One member per message, preferring one that is connected.
     const chosen = group.pick(this.#isOnline);
-    if (chosen === undefined) return;
-    const { clientId, value: subscription } = chosen;
-    const message = this.#message;
-    this.shared.push([
-      clientId,
-      {
-        message,
-        qos: Math.min(message.qos, subscription.qos) as QoS,
-        retain: subscription.retainAsPublished && message.retain,
-        subscriptionIds: subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId],
-      },
-    ]);
+    if (chosen !== undefined) this.shared.push([chosen.clientId, sharedDelivery(this.#message, chosen.value)]);
   }
+}
+
+function sharedDelivery(message: Message, subscription: Subscription): Delivery {
+  return {
+    message,
+    qos: Math.min(message.qos, subscription.qos) as QoS,
+    retain: subscription.retainAsPublished && message.retain,
+    subscriptionIds: subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId],
+  };
 }

@@ -44,6 +44,10 @@ export class SessionRegistry<H> {
     return this.#slots.has(clientId);
   }
 
+  clientIds(): string[] {
+    return [...this.#slots.keys()];
+  }
+
   /** The session is taken by a connection running its CONNECT; `held` carries messages already held for it. */
   open(clientId: string, holder: H, session: Session, held: Delivery[]): void {
     this.#move(clientId, 'open', { state: 'opening', holder, session, held });

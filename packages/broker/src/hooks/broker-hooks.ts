@@ -71,6 +71,23 @@ export type SubscribeRefusalCode = 0x80 | 0x83 | 0x87 | 0x8f | 0x97 | 0x9e | 0xa
 /** Only `true` allows. `false` refuses with 0x87 Not authorized; a refusal object says why. */
 export type Verdict<R extends number> = boolean | { readonly reasonCode: R; readonly reasonString?: string };
 
+/**
+ * Allows a publish with another payload (data minimization at ingest, say): that payload is what
+ * every subscriber receives and what is retained, instead of the one the client sent. Topic, QoS,
+ * RETAIN and properties stay as published, so the new payload must still agree with a Payload
+ * Format Indicator or Content Type the client set. An empty payload on a retained message deletes
+ * the retained message, as any empty retained payload does (MQTT-3.3.1-6).
+ */
+export interface PayloadRewrite {
+  readonly payload: Buffer;
+}
+
+/**
+ * What `authorizePublish` answers: a Verdict, or a PayloadRewrite that allows with another payload.
+ * An object carrying a `reasonCode` refuses, whatever else it carries.
+ */
+export type PublishVerdict = Verdict<PublishRefusalCode> | PayloadRewrite;
+
 export interface AuthenticationRequest {
   readonly method: string;
   readonly data: Buffer | undefined;
@@ -101,8 +118,11 @@ export interface LimitEvent {
 export interface SecurityHooks<C> {
   /** Decides on each CONNECT, after any enhanced authentication; may attach a context. */
   admit(connect: ConnectRequest, connection: ConnectionInfo): Awaitable<Admission<C>>;
-  /** Decides on each PUBLISH from a client, and on each Will Message when it is published. */
-  authorizePublish(client: ClientRef<C>, message: Message): Awaitable<Verdict<PublishRefusalCode>>;
+  /**
+   * Decides on each PUBLISH from a client, and on each Will Message when it is published. May
+   * allow it with another payload (`{ payload }`, see PayloadRewrite).
+   */
+  authorizePublish(client: ClientRef<C>, message: Message): Awaitable<PublishVerdict>;
   /** Decides on each Topic Filter of a SUBSCRIBE. */
   authorizeSubscribe(client: ClientRef<C>, subscription: Subscription): Awaitable<Verdict<SubscribeRefusalCode>>;
   /** Decides on each message for each subscriber, so policy changes apply to live subscriptions. */

@@ -13,7 +13,9 @@ import type {
   ConnectRefusalCode,
   HookName,
   LimitEvent,
+  PayloadRewrite,
   PublishRefusalCode,
+  PublishVerdict,
   SubscribeRefusalCode,
   Verdict,
 } from './broker-hooks.js';
@@ -26,6 +28,9 @@ export interface Refused<R extends number> {
 
 /** A hook's answer once checked: `true`, or the refusal to send. */
 export type Decided<R extends number> = true | Refused<R>;
+
+/** `authorizePublish`'s answer once checked: allowed (perhaps with another payload), or refused. */
+export type PublishDecided = Decided<PublishRefusalCode> | PayloadRewrite;
 
 const connectCodes: ReadonlySet<number> = new Set([0x80, 0x83, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x97, 0x9c, 0x9d, 0x9f]);
 const publishCodes: ReadonlySet<number> = new Set([0x80, 0x83, 0x87, 0x90, 0x97, 0x99]);
@@ -74,9 +79,9 @@ export class GuardedHooks<C> {
     return this.#call('authenticate', failed, () => hook(request), (answer) => checkAuthenticationStep(answer));
   }
 
-  authorizePublish(client: ClientRef<C>, message: Message): Awaitable<Decided<PublishRefusalCode>> {
+  authorizePublish(client: ClientRef<C>, message: Message): Awaitable<PublishDecided> {
     // On the hot path: no closure is made unless the hook answers with a promise.
-    let answer: Awaitable<Verdict<PublishRefusalCode>>;
+    let answer: Awaitable<PublishVerdict>;
     try {
       answer = this.#hooks.authorizePublish(client, message);
     } catch (error) {
@@ -84,8 +89,8 @@ export class GuardedHooks<C> {
       return hookFailed;
     }
     if (answer === true) return true;
-    if (!isPromiseLike(answer)) return checkVerdict(answer, publishCodes);
-    return this.#settle(answer, 'authorizePublish', hookFailed, (settled) => checkVerdict(settled, publishCodes));
+    if (!isPromiseLike(answer)) return checkPublishVerdict(answer);
+    return this.#settle(answer, 'authorizePublish', hookFailed, checkPublishVerdict);
   }
 
   authorizeSubscribe(client: ClientRef<C>, subscription: Subscription): Awaitable<Decided<SubscribeRefusalCode>> {
@@ -156,6 +161,15 @@ function checkVerdict<R extends number>(answer: unknown, codes: ReadonlySet<numb
     }
   }
   return notAuthorized as Refused<R>;
+}
+
+/** A rewrite allows only with a real Buffer and no refusal code alongside; anything else is a Verdict. */
+function checkPublishVerdict(answer: unknown): PublishDecided {
+  if (typeof answer === 'object' && answer !== null && 'payload' in answer && !('reasonCode' in answer)) {
+    const { payload } = answer;
+    return Buffer.isBuffer(payload) ? { payload } : notAuthorized;
+  }
+  return checkVerdict(answer, publishCodes);
 }
 
 function checkAdmission<C>(answer: Admission<C>): Admission<C> {

@@ -1,12 +1,15 @@
 /** The sessions sharing one shared subscription (MQTT-4.8.2): each message goes to one of them. */
 export class SharedGroup<T> {
   readonly name: string;
+  /** The filter the members subscribed to, without `$share/{name}/`. */
+  readonly pattern: string;
   readonly #members = new Map<string, T>();
   #order: string[] = [];
   #cursor = 0;
 
-  constructor(name: string) {
+  constructor(name: string, pattern: string) {
     this.name = name;
+    this.pattern = pattern;
   }
 
   get size(): number {
@@ -28,20 +31,26 @@ export class SharedGroup<T> {
    * Round robin over the members, starting after the last one chosen; `accept` may pass over a
    * member (offline, say). When no member is accepted, the first one tried is returned.
    */
-  pick(accept: (clientId: string) => boolean): { readonly clientId: string; readonly value: T } | undefined {
+  pick(accept: (clientId: string, value: T) => boolean): { readonly clientId: string; readonly value: T } | undefined {
     const count = this.#order.length;
     if (count === 0) return undefined;
     let fallback: string | undefined;
     for (let tried = 0; tried < count; tried++) {
       const clientId = this.#order[(this.#cursor + tried) % count] as string;
       fallback ??= clientId;
-      if (accept(clientId)) {
+      if (accept(clientId, this.#members.get(clientId) as T)) {
         this.#cursor = (this.#cursor + tried + 1) % count;
         return { clientId, value: this.#members.get(clientId) as T };
       }
     }
     this.#cursor = (this.#cursor + 1) % count;
     return { clientId: fallback as string, value: this.#members.get(fallback as string) as T };
+  }
+
+  /** Whether some member is accepted, without moving the round robin. */
+  some(accept: (clientId: string) => boolean): boolean {
+    for (const clientId of this.#order) if (accept(clientId)) return true;
+    return false;
   }
 }
 
@@ -88,7 +97,7 @@ export class SubscriptionIndex<T> {
     node.groups ??= new Map();
     let group = node.groups.get(shareGroup);
     if (group === undefined) {
-      group = new SharedGroup(shareGroup);
+      group = new SharedGroup(shareGroup, pattern);
       node.groups.set(shareGroup, group);
     }
     const before = group.size;
@@ -125,6 +134,16 @@ export class SubscriptionIndex<T> {
       (path[depth - 1] as TrieNode<T>).children.delete(levels[depth - 1] as string);
     }
     return true;
+  }
+
+  /** The shared group subscribed to exactly this pattern, if it has members. */
+  group(pattern: string, shareGroup: string): SharedGroup<T> | undefined {
+    let node: TrieNode<T> | undefined = this.#root;
+    for (const level of pattern.split('/')) {
+      node = node.children.get(level);
+      if (node === undefined) return undefined;
+    }
+    return node.groups?.get(shareGroup);
   }
 
   /** Visits every subscription whose filter matches the topic name (each once per filter). */

@@ -107,3 +107,39 @@ describe('the broker engine API', () => {
     expect(broker.broker.stats().protocolErrors).toBe(1);
   });
 });
+
+describe("the server's own messages: publish(message) and publishFromServer(message)", () => {
+  const message = (topic: string, payload: string, retain: boolean) => ({ topic, payload: Buffer.from(payload), qos: 1 as const, retain, properties: undefined, expiresAt: undefined, publisher: undefined });
+
+  it('routes them to subscribers, each delivery still asked of authorizeDelivery, and retains them when flagged (MQTT-3.3.1-5)', async () => {
+    const asked: string[] = [];
+    const broker = await startBroker({}, { ...allowAll(), authorizeDelivery: (_client, delivered) => (asked.push(delivered.topic), true) });
+    started.push(broker);
+    const topic = unique('server');
+    const { client, received } = await connectCollecting(broker.url, { protocolVersion: 5 });
+    await client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    broker.broker.publish(message(`${topic}/plain`, 'fire and forget', false));
+    await broker.broker.publishFromServer(message(`${topic}/kept`, 'stored first', true));
+    await waitFor(() => received.length === 2, 3000, 'both messages');
+    expect(received.map(({ topic: name, payload }) => `${name.slice(topic.length)} ${payload}`)).toEqual(['/plain fire and forget', '/kept stored first']);
+    expect(asked).toEqual([`${topic}/plain`, `${topic}/kept`]);
+    const late = await connectCollecting(broker.url, { protocolVersion: 5 });
+    await late.client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    await waitFor(() => late.received.length === 1, 3000, 'the retained message');
+    expect(late.received[0]).toMatchObject({ topic: `${topic}/kept`, retain: true });
+  });
+
+  it('does not publish a retained message it cannot store: publishFromServer rejects, publish counts it', async () => {
+    const broker = await startBroker({ limits: { maxRetainedMessages: 1 } });
+    started.push(broker);
+    const topic = unique('full');
+    const { client, received } = await connectCollecting(broker.url, { protocolVersion: 5 });
+    await client.subscribeAsync(`${topic}/#`, { qos: 1 });
+    await broker.broker.publishFromServer(message(`${topic}/1`, 'fits', true));
+    await expect(broker.broker.publishFromServer(message(`${topic}/2`, 'does not', true))).rejects.toThrow(/retained message limit/);
+    broker.broker.publish(message(`${topic}/3`, 'neither', true));
+    await waitFor(() => broker.broker.stats().limits.maxRetainedMessages === 2, 3000, 'two refusals counted');
+    await sleep(50);
+    expect(received.map((delivered) => delivered.payload)).toEqual(['fits']);
+  });
+});

@@ -14,6 +14,26 @@ const message = (topic: string, payload: string, extra: Partial<Message> = {}): 
 
 const delivery = (payload: string): Delivery => ({ message: message('q', payload), qos: 1, retain: false, subscriptionIds: [4] });
 
+/** Every byte value, twice: what a store keeping strings instead of bytes would corrupt. */
+const allBytes = Buffer.from([...Array(512).keys()].map((index) => index % 256));
+
+/** A message using every field, with binary payload and correlation data. */
+const binary = (topic: string): Message =>
+  message(topic, '', {
+    payload: allBytes,
+    qos: 2,
+    retain: true,
+    expiresAt: 4_102_444_800_000,
+    publisher: undefined,
+    properties: {
+      payloadFormatIndicator: false,
+      contentType: 'application/octet-stream',
+      responseTopic: 'reply/here',
+      correlationData: Buffer.from([0, 255, 128, 0]),
+      userProperties: { a: ['1', '3'], b: '2', 'ünï': 'cödé' },
+    },
+  });
+
 const session = (clientId: string): StoredSession => ({
   clientId,
   expiryIntervalSeconds: 60,
@@ -24,8 +44,8 @@ const session = (clientId: string): StoredSession => ({
 });
 
 /**
- * The contract every Persistence must keep: one suite, run against the in-memory store now and
- * against the Redis store when it lands. `create` gives a fresh, empty store for each test.
+ * The contract every Persistence must keep: one suite, run against the in-memory store and the
+ * Redis store. `create` gives a fresh, empty store for each test.
  */
 export function describePersistence(name: string, create: () => Promise<Persistence>): void {
   describe(`${name} persistence`, () => {
@@ -61,6 +81,34 @@ export function describePersistence(name: string, create: () => Promise<Persiste
         payload.fill(0);
         expect((await persistence.sessions.get('c1'))?.flights[0]?.delivery.message.payload.toString()).toBe('in flight');
       });
+
+      it('keeps binary payloads, every property and every flight state exactly, and a session still connected (no expiry)', async () => {
+        const stored: StoredSession = {
+          ...session('bin'),
+          expiresAt: undefined,
+          expiryIntervalSeconds: 0xffff_ffff,
+          subscriptions: [
+            { filter: 'a/#', pattern: 'a/#', shareGroup: undefined, qos: 0, noLocal: true, retainAsPublished: false, retainHandling: 1, subscriptionId: undefined },
+            { filter: '$share/g/+', pattern: '+', shareGroup: 'g', qos: 2, noLocal: false, retainAsPublished: true, retainHandling: 0, subscriptionId: 268_435_455 },
+          ],
+          flights: [
+            { packetId: 1, state: 'awaiting-puback', delivery: { message: binary('f/1'), qos: 1, retain: false, subscriptionIds: undefined } },
+            { packetId: 65_535, state: 'awaiting-pubrec', delivery: { message: binary('f/2'), qos: 2, retain: true, subscriptionIds: [1, 2] } },
+            { packetId: 3, state: 'awaiting-pubcomp', delivery: delivery('released') },
+          ],
+          incomingQos2: [1, 65_535],
+        };
+        await persistence.sessions.put(stored);
+        expect(await persistence.sessions.get('bin')).toEqual(stored);
+      });
+
+      it('lists many sessions, each once', async () => {
+        const ids = [...Array(1200).keys()].map((index) => `many-${index}`);
+        await Promise.all(ids.map((id) => persistence.sessions.put({ ...session(id), flights: [] })));
+        const listed: string[] = [];
+        for await (const stored of persistence.sessions.list()) listed.push(stored.clientId);
+        expect(listed.sort()).toEqual(ids.sort());
+      });
     });
 
     describe('queues', () => {
@@ -84,6 +132,17 @@ export function describePersistence(name: string, create: () => Promise<Persiste
         await persistence.queues.clear('c1');
         expect(await persistence.queues.take('c1')).toEqual([]);
         expect(await persistence.queues.take('c2')).toHaveLength(1);
+      });
+
+      it('keeps binary deliveries exactly', async () => {
+        const queued: Delivery = { message: binary('b'), qos: 2, retain: true, subscriptionIds: undefined };
+        await persistence.queues.push('c1', queued, 10);
+        expect(await persistence.queues.take('c1')).toEqual([queued]);
+      });
+
+      it('keeps nothing with a limit of 0, and counts the drop', async () => {
+        expect(await persistence.queues.push('c1', delivery('1'), 0)).toBe(1);
+        expect(await persistence.queues.take('c1')).toEqual([]);
       });
     });
 
@@ -111,11 +170,36 @@ export function describePersistence(name: string, create: () => Promise<Persiste
         expect(await topics('$SYS/#')).toEqual(['$SYS/x']);
       });
 
+      it('keeps a binary retained message exactly, under a topic with multi-byte characters', async () => {
+        await persistence.retained.put(binary('ünï/cödé'), 10);
+        expect(await persistence.retained.match('ünï/+', 0)).toEqual([binary('ünï/cödé')]);
+      });
+
+      it('MQTT-4.7.1-1: `#` also matches the parent level, and nothing merely sharing a prefix', async () => {
+        for (const topic of ['a', 'a/b', 'a/b/c', 'ab', 'a0/b', 'a!', 'b/a']) await persistence.retained.put(message(topic, topic), 10);
+        const topics = async (pattern: string) => (await persistence.retained.match(pattern, 0)).map((found) => found.topic).sort();
+        expect(await topics('a/#')).toEqual(['a', 'a/b', 'a/b/c']);
+        expect(await topics('a/+')).toEqual(['a/b']);
+        expect(await topics('a/b/#')).toEqual(['a/b', 'a/b/c']);
+        expect(await topics('+/a')).toEqual(['b/a']);
+        expect(await topics('a')).toEqual(['a']);
+        expect(await topics('nothing/#')).toEqual([]);
+      });
+
+      it('matches among many retained messages', async () => {
+        const topics = [...Array(1500).keys()].map((index) => `many/${index}`);
+        await Promise.all(topics.map((topic) => persistence.retained.put(message(topic, topic), 2000)));
+        expect((await persistence.retained.match('many/+', 0)).map((found) => found.topic).sort()).toEqual(topics.sort());
+      });
+
       it('refuses a new topic beyond the limit, while replacing an existing one', async () => {
         await persistence.retained.put(message('a', '1'), 2);
         await persistence.retained.put(message('b', '1'), 2);
         expect(await persistence.retained.put(message('c', '1'), 2)).toBe('full');
         expect(await persistence.retained.put(message('a', '2'), 2)).toBe('stored');
+        expect(await persistence.retained.put(message('a', ''), 2)).toBe('deleted');
+        expect(await persistence.retained.put(message('c', '1'), 2)).toBe('stored');
+        expect(await persistence.retained.put(message('d', '1'), 0)).toBe('full');
       });
 
       it('MQTT 3.3.1.3: leaves out, and forgets, retained messages that have expired', async () => {

@@ -258,3 +258,71 @@ describe('limit callbacks', () => {
     raw.end();
   });
 });
+
+describe('authorizePublish rewriting the payload (data minimization at ingest)', () => {
+  /** Keeps only the `temp` field of a JSON reading: what a minimizing transform would do. */
+  const minimize = (payload: Buffer): Buffer => Buffer.from(JSON.stringify({ temp: (JSON.parse(payload.toString()) as { temp: number }).temp }));
+  const reading = Buffer.from(JSON.stringify({ temp: 21.5, owner: 'alice@example.com' }));
+
+  it.each([
+    ['synchronously', (payload: Buffer) => ({ payload: minimize(payload) })],
+    ['from a promise', (payload: Buffer) => Promise.resolve({ payload: minimize(payload) })],
+  ])('fans out and retains the rewritten payload, answered %s; MQTT 5 PUBACK is 0x00 Success', async (_how, rewrite) => {
+    const broker = await brokerWith({ authorizePublish: (_client, message) => rewrite(message.payload) });
+    const topic = unique('minimized');
+    const subscriber = await connectClient(broker.url, { protocolVersion: 5 });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(topic, { qos: 1 });
+    const publisher = await RawClient.open(broker.port, 5);
+    await publisher.connect({ clientId: unique('sensor') });
+    publisher.send({ cmd: 'publish', topic, payload: reading, qos: 1, messageId: 7, retain: true, dup: false });
+    expect(await publisher.next('puback')).toMatchObject({ messageId: 7, reasonCode: 0x00 });
+    await waitFor(() => received.length === 1, 3000, 'the rewritten message');
+    expect(received[0]?.payload).toBe('{"temp":21.5}');
+    // MQTT-3.3.1-5: the retained copy a later subscriber gets is the rewritten one too.
+    const late = await connectClient(broker.url, { protocolVersion: 5 });
+    const retained = collect(late);
+    await late.subscribeAsync(topic, { qos: 1 });
+    await waitFor(() => retained.length === 1, 3000, 'the retained message');
+    expect(retained[0]).toMatchObject({ payload: '{"temp":21.5}', retain: true });
+    expect(broker.broker.stats().denied.publish).toBe(0);
+    publisher.end();
+  });
+
+  it('rewrites a Will Message as it is published, and a 3.1.1 QoS 0 publish', async () => {
+    const broker = await brokerWith({ authorizePublish: (_client, message) => ({ payload: Buffer.from(`seen:${message.payload.toString()}`) }) });
+    const topic = unique('rewritten');
+    const subscriber = await connectClient(broker.url, { protocolVersion: 4 });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(`${topic}/#`, { qos: 1 });
+    const publisher = await connectClient(broker.url, { protocolVersion: 4, will: { topic: `${topic}/will`, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    await publisher.publishAsync(`${topic}/data`, 'plain', { qos: 0 });
+    await waitFor(() => received.length === 1, 3000, 'the rewritten message');
+    // A connection lost without DISCONNECT publishes its Will (MQTT-3.1.2-8).
+    publisher.stream.destroy();
+    await waitFor(() => received.length === 2, 3000, 'the rewritten will');
+    expect(received.map(({ topic: name, payload }) => `${name.slice(topic.length)} ${payload}`)).toEqual(['/data seen:plain', '/will seen:gone']);
+  });
+
+  it('denies an answer that is not a Buffer payload, or that also carries a refusal code (fail closed)', async () => {
+    const answers: unknown[] = [{ payload: 'text' }, { payload: undefined }, { payload: Buffer.from('x'), reasonCode: 0x97 }];
+    let next = 0;
+    const broker = await brokerWith({ authorizePublish: () => answers[next++] as boolean });
+    const topic = unique('malformed-rewrite');
+    const subscriber = await connectClient(broker.url, { protocolVersion: 5 });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(topic, { qos: 1 });
+    const publisher = await RawClient.open(broker.port, 5);
+    await publisher.connect({ clientId: unique('odd') });
+    const codes: number[] = [];
+    for (let messageId = 1; messageId <= answers.length; messageId++) {
+      publisher.send({ cmd: 'publish', topic, payload: Buffer.from('original'), qos: 1, messageId, retain: false, dup: false });
+      codes.push(((await publisher.next('puback')) as { reasonCode: number }).reasonCode);
+    }
+    expect(codes).toEqual([0x87, 0x87, 0x97]);
+    await sleep(50);
+    expect(received).toEqual([]);
+    expect(broker.broker.stats().denied.publish).toBe(3);
+    publisher.end();
+  });
+});

@@ -5,8 +5,10 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController } from 'fastify';
 import type { FailureThrottle } from '../access/auth-throttle.js';
 import type { Operators } from '../access/operators.js';
+import type { PolicyStore } from '../access/policy-store/index.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
+import type { DataServices } from '../data/data-services.js';
 import type { CaSummary } from '../identity/ca-repository.js';
 import type { IssuingCaOperations } from '../identity/ca-rotation.js';
 import type { CertificateAuthorities } from '../identity/certificate-authorities.js';
@@ -30,17 +32,21 @@ import { problem, sendProblem, toProblem } from './problem.js';
 import { auditRoutes } from './routes/audit.js';
 import { caRoutes } from './routes/cas.js';
 import { credentialAuditRoutes } from './routes/credential-audit.js';
+import { dataRoutes } from './routes/data.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { estRoutes } from './routes/est.js';
 import { manufacturingRoutes } from './routes/manufacturing.js';
 import { templateRoutes } from './routes/templates.js';
 import { pkiRoutes } from './routes/pki.js';
+import { policyRoutes } from './routes/policies.js';
 import { thingRoutes } from './routes/things.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { operatorRoutes } from './routes/operators.js';
 import { systemRoutes } from './routes/system.js';
 import type { Api } from './types.js';
 import { validatorCompiler } from './validation.js';
+import type { DeviceBans } from '../access/device-bans.js';
+import { banRoutes } from './routes/bans.js';
 
 export interface ApiDependencies {
   readonly operators: Operators;
@@ -59,6 +65,8 @@ export interface ApiDependencies {
   readonly crl: CrlPublisher;
   readonly ocsp: OcspResponder;
   readonly credentialAudit: CredentialAudit;
+  readonly policies: PolicyStore;
+  readonly bans: DeviceBans;
   readonly audit: AuditLog;
   readonly throttle: FailureThrottle;
   readonly metrics: NodeMetrics;
@@ -66,6 +74,8 @@ export interface ApiDependencies {
   readonly clock: Clock;
   readonly readiness: () => Promise<Readiness>;
   readonly redactedConfig: Readonly<Record<string, unknown>>;
+  /** Rule 9 (data contracts, purpose-bound reads); its routes are served when given. */
+  readonly data: DataServices;
 }
 
 export interface ApiOptions {
@@ -138,8 +148,11 @@ export async function buildApi(deps: ApiDependencies, options: ApiOptions): Prom
   estRoutes(app, deps);
   caRoutes(app, deps);
   credentialAuditRoutes(app, deps);
+  policyRoutes(app, deps);
+  banRoutes(app, deps);
   pkiRoutes(app, deps);
   auditRoutes(app, deps);
+  dataRoutes(app, { data: deps.data });
   systemRoutes(app, { redactedConfig: deps.redactedConfig, registry: deps.metrics.registry });
   await app.ready();
   return app;

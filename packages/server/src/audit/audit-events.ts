@@ -42,7 +42,23 @@ export const auditActions = {
   'credentials.audit': 'The whole fleet\'s credentials were audited (on schedule or on demand); details count the findings by severity.',
   'ca.register': 'A third-party CA was registered with proof of possession of its key (or refused: outcome denied).',
   'ca.deregister': 'A registered third-party CA was retired: devices with its certificates are refused.',
+  'mqtt.connect': 'A device connected to the gateway, or was refused (outcome denied, with the reason): unknown or revoked certificate, thing state, client id.',
+  'mqtt.takeover': 'A device connected with a client id already connected: the older connection was closed (MQTT 5: 0x8E).',
+  'mqtt.disconnect': 'The gateway closed live connections because a certificate was revoked, a thing changed state or a CA was deregistered.',
+  'device.ban': 'An operator banned a thing, client id or source address from the gateway (every node enforces it); details give the expiry and note.',
+  'device.unban': 'An operator lifted a ban.',
+  'mqtt.throttled': 'Device limits refused handshakes, connects or publishes: one summary per device or source address per interval (counts by reason), so a flood cannot flood the trail.',
   'provisioning.jitr': 'A device whose certificate chains to a registered CA was registered just in time on first contact (or refused).',
+  'data.contract.apply': 'Data contracts were applied (new versions of named contracts); details list names and versions.',
+  'data.read': 'An operator read personal or sensitive telemetry for a declared purpose; details name the thing, purpose, fields and row count.',
+  'data.detokenize': 'A token was exchanged for its original value from the token vault (or refused: outcome denied).',
+  'data.purge': "One thing's stored data was erased on request (right to erasure); details count the rows and vault entries removed.",
+  'data.retention': 'The retention job deleted stored data past its retention period; details count rows by contract and class.',
+  'policy.create': 'A device policy was created (version 1), from a document or imported from an AWS IoT policy.',
+  'policy.update': 'A device policy got a new version, or its default version (the one in force) was changed.',
+  'policy.delete': 'A device policy and all its versions were deleted (with --force, after detaching it everywhere).',
+  'policy.attach': 'A device policy was attached to a thing, a group (and the groups below it) or a certificate.',
+  'policy.detach': 'A device policy was detached from a thing, a group or a certificate.',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

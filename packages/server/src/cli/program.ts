@@ -11,7 +11,10 @@ import { configCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
 import { kekCommand } from './commands/kek.js';
 import { operatorCommand } from './commands/operator.js';
+import { policiesCommand } from './commands/policies.js';
 import { serveCommand } from './commands/serve.js';
+import { dataCommand } from './commands/data.js';
+import { bansCommand } from './commands/bans.js';
 
 export function buildProgram(): Command {
   const program = new Command('fleetward')
@@ -29,9 +32,12 @@ export function buildProgram(): Command {
   groupsCommand(program);
   certsCommand(program);
   templatesCommand(program);
+  policiesCommand(program);
+  bansCommand(program);
   caCommand(program);
   auditCommand(program);
   kekCommand(program);
+  dataCommand(program);
   return program;
 }
 

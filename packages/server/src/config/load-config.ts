@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { FleetwardError } from '@fleetward/protocol';
+import { parseThrottleSettings } from '../access/throttling/throttle-settings.js';
 import { CLIENT_ENVIRONMENT, flattenSettings, settings, type Config, type FlatSetting } from './settings.js';
 
 export const CONFIG_FILE_NAME = 'fleetward.json';
@@ -90,7 +91,21 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   }
 
   if (problems.length > 0) throw invalidConfiguration(problems);
-  return { config: nest(settings, values, '') as Config, sources, configFile: fileValues.size > 0 ? configFile : null };
+  const config = nest(settings, values, '') as Config;
+  checkLimits(config, sources);
+  return { config, sources, configFile: fileValues.size > 0 ? configFile : null };
+}
+
+/** Limits that are each valid may still contradict each other (a burst smaller than the largest payload). */
+function checkLimits(config: Config, sources: Readonly<Record<string, ValueSource>>): void {
+  try {
+    parseThrottleSettings(config.limits);
+  } catch (error) {
+    if (!(error instanceof FleetwardError)) throw error;
+    const key = typeof error.details.key === 'string' ? error.details.key : 'limits';
+    const value = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], config);
+    throw invalidConfiguration([{ key, value, source: sources[key] ?? 'default', expected: typeof error.details.expected === 'string' ? error.details.expected : error.message }]);
+  }
 }
 
 function resolveHome(home: string, cwd: string): string {

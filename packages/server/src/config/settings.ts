@@ -1,4 +1,6 @@
-import { hostName, hostNameList, httpsUrl, integer, oneOf, optionalPath, optionalText, postgresUrl, redactUrlPassword, sqlIdentifier, text, type ValueParser } from './values.js';
+import { THROTTLE_SETTING_KEYS, THROTTLE_SETTING_SPECS, throttleSettingEnv, type ThrottleSettingKey } from '../access/throttling/throttle-settings.js';
+import { UNMATCHED_MODES } from '../data/evaluate-publish.js';
+import { hostName, hostNameList, httpsUrl, integer, oneOf, optionalPort, optionalPath, optionalText, postgresUrl, redactUrlPassword, redisUrl, sqlIdentifier, text, type ValueParser } from './values.js';
 
 /**
  * Every configuration key Fleetward reads, with its environment variable, optional CLI flag,
@@ -48,10 +50,15 @@ export const settings = {
   },
   mqtt: {
     port: setting({
-      env: 'FLEETWARD_MQTT_PORT', flag: 'mqtt-port', default: 8883, parse: integer(1, 65535),
-      expected: 'an integer port between 1 and 65535', description: 'Port of the MQTT-over-TLS device gateway. The gateway is not part of this version; the start-up message names the port it will use.',
+      env: 'FLEETWARD_MQTT_PORT', flag: 'mqtt-port', default: 8883, parse: integer(0, 65535),
+      expected: 'an integer port between 0 and 65535', description: 'Port of the device gateway: MQTT 3.1.1 and 5.0 over TLS with a client certificate required; 0 picks any free port (the start-up message names it).',
+    }),
+    websocketPort: setting<number | null>({
+      env: 'FLEETWARD_MQTT_WEBSOCKET_PORT', flag: 'mqtt-websocket-port', default: null, parse: optionalPort,
+      expected: 'an integer port between 0 and 65535, or empty for none', description: 'Port of MQTT over secure WebSockets (`wss://host:port/mqtt`), with the same mutual TLS and admission as the MQTT port. Unset: not served.',
     }),
   },
+  limits: limitSettings(),
   tls: {
     minVersion: setting<(typeof TLS_VERSIONS)[number]>({
       env: 'FLEETWARD_TLS_MIN_VERSION', default: 'TLSv1.2', parse: oneOf(TLS_VERSIONS),
@@ -157,6 +164,28 @@ export const settings = {
       expected: 'an integer between 1 and 200', description: 'Largest number of PostgreSQL connections a node opens.',
     }),
   },
+  data: {
+    unmatchedTopics: setting<(typeof UNMATCHED_MODES)[number]>({
+      env: 'FLEETWARD_DATA_UNMATCHED_TOPICS', default: 'refuse', parse: oneOf(UNMATCHED_MODES),
+      expected: `one of ${UNMATCHED_MODES.join(', ')}`,
+      description: 'What the gateway does with an application publish no data contract covers: refuse it (MQTT 5: 0x87), or pass it on unclassified and unstored (reported in the privacy inventory).',
+    }),
+    maxPendingMessages: setting({
+      env: 'FLEETWARD_DATA_MAX_PENDING_MESSAGES', default: 50_000, parse: integer(100, 10_000_000),
+      expected: 'an integer between 100 and 10000000', description: 'Accepted messages waiting to be stored; beyond it new data is refused (MQTT 5: 0x97) rather than held in memory.',
+    }),
+  },
+  redis: {
+    url: setting<string | null>({
+      env: 'FLEETWARD_REDIS_URL', default: null, parse: redisUrl, redact: (v) => (v === null ? null : redactUrlPassword(v)),
+      expected: 'a redis:// or rediss:// URL, or empty for a single node',
+      description: 'Redis shared by the nodes of a cluster: MQTT sessions, offline queues, retained messages and fan-out between nodes. Unset: one node, in memory.',
+    }),
+    keyPrefix: setting({
+      env: 'FLEETWARD_REDIS_KEY_PREFIX', default: 'fleetward:', parse: text(64),
+      expected: 'a key prefix of at most 64 characters', description: 'Prefix of every Redis key; the nodes of one cluster share it, another cluster on the same Redis uses another.',
+    }),
+  },
   auth: {
     tokenTtlDays: setting({
       env: 'FLEETWARD_AUTH_TOKEN_TTL_DAYS', default: 90, parse: integer(1, 365),
@@ -182,6 +211,17 @@ export const settings = {
     }),
   },
 } as const;
+
+/** One setting per device limit of the gateway (rules 2 and 3); docs/limits.md explains each. */
+function limitSettings(): Readonly<Record<ThrottleSettingKey, Setting<number>>> {
+  const words = (key: string) => key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+  return Object.fromEntries(
+    THROTTLE_SETTING_KEYS.map((key) => {
+      const { min, max, default: value } = THROTTLE_SETTING_SPECS[key];
+      return [key, setting({ env: throttleSettingEnv(key), default: value, parse: integer(min, max), expected: `an integer between ${min} and ${max}`, description: `Device limit: ${words(key)} (docs/limits.md).` })];
+    }),
+  ) as Record<ThrottleSettingKey, Setting<number>>;
+}
 
 type ConfigOf<S> = { readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : ConfigOf<S[K]> };
 

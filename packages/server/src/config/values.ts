@@ -14,6 +14,9 @@ export function integer(min: number, max: number): ValueParser<number> {
   };
 }
 
+/** A port, or null (empty) for "not served". */
+export const optionalPort: ValueParser<number | null> = (raw) => (raw === null || raw === '' ? null : integer(0, 65535)(raw));
+
 export function oneOf<const V extends string>(values: readonly V[]): ValueParser<V> {
   return (raw) => (typeof raw === 'string' && (values as readonly string[]).includes(raw) ? (raw as V) : undefined);
 }
@@ -77,6 +80,17 @@ export const text = (maxLength: number): ValueParser<string> => (raw) =>
   typeof raw === 'string' && raw.trim().length > 0 && raw.length <= maxLength && !/[\p{Cc}]/u.test(raw) ? raw : undefined;
 
 /** Hides the password of a connection URL so it can be printed or logged. */
+export const redisUrl: ValueParser<string | null> = (raw) => {
+  if (raw === null || raw === '') return null;
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 export function redactUrlPassword(value: string): string {
   try {
     const url = new URL(value);

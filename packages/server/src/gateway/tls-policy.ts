@@ -26,10 +26,11 @@ export interface ServerTlsCredentials {
 }
 
 /**
- * Client certificates a listener asks for: none, or `optional` (verified against `ca` when sent;
- * the route decides what a verified certificate may do; operators authenticate with tokens).
+ * Client certificates a listener asks for: none; `optional` (verified against `ca` when sent; the
+ * route decides what a verified certificate may do; operators authenticate with tokens); or
+ * `required` (the device gateway: no handshake completes without a certificate chaining to `ca`).
  */
-export type ClientCertificates = { readonly mode: 'none' } | { readonly mode: 'optional'; readonly ca: string };
+export type ClientCertificates = { readonly mode: 'none' } | { readonly mode: 'optional' | 'required'; readonly ca: string };
 
 /** TLS settings every Fleetward listener uses: TLS 1.2+ (or 1.3 only), AEAD suites, server preference. */
 export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: Config['tls']['minVersion'], clients: ClientCertificates = { mode: 'none' }): TlsOptions & SecureContextOptions {
@@ -40,6 +41,6 @@ export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: 
     ciphers: TLS_CIPHERS,
     ecdhCurve: TLS_GROUPS,
     honorCipherOrder: true,
-    ...(clients.mode === 'optional' && { requestCert: true, rejectUnauthorized: false, ca: clients.ca }),
+    ...(clients.mode !== 'none' && { requestCert: true, rejectUnauthorized: clients.mode === 'required', ca: clients.ca }),
   };
 }

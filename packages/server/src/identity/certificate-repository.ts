@@ -80,6 +80,8 @@ export async function revokeCertificates(
   reason: RevocationReason,
   at: Date,
 ): Promise<string[]> {
+  // `in ()` is a syntax error on PostgreSQL (SQLite accepts it): nothing asked, nothing revoked.
+  if ('serials' in where && where.serials.length === 0) return [];
   let select = trx.selectFrom('certificates').select('serial').where('status', '=', 'active');
   select = 'thingId' in where ? select.where('thing_id', '=', where.thingId) : select.where('serial', 'in', [...where.serials]);
   const serials = (await select.execute()).map((r) => r.serial);

@@ -14,6 +14,18 @@ export interface NodeMetrics {
   readonly credentialFindings: Gauge<'severity'>;
   /** Background job runs that failed, by job. */
   readonly jobFailures: Counter<'job'>;
+  /** MQTT CONNECTs decided by the gateway, by outcome and reason. */
+  readonly mqttConnects: Counter<'outcome' | 'reason'>;
+  /** Device TLS handshakes that failed (no, untrusted or expired certificate; old TLS; refused suite). */
+  readonly mqttHandshakeFailures: Counter;
+  /** Publishes and subscriptions the policy refused, by action. */
+  readonly mqttDenied: Counter<'action'>;
+  /** Handshakes, connects and publishes the device limits refused, by reason. */
+  readonly mqttThrottled: Counter<'reason'>;
+  /** Refusals by the broker engine's own limits, by limit. */
+  readonly mqttLimited: Counter<'limit'>;
+  /** Application messages judged against their data contracts, by outcome and refusal reason. */
+  readonly dataMessages: Counter<'outcome' | 'reason'>;
 }
 
 export function createMetrics(): NodeMetrics {
@@ -36,5 +48,11 @@ export function createMetrics(): NodeMetrics {
     auditEvents: new Counter({ name: 'fleetward_audit_events_total', help: 'Events appended to the audit trail', registers }),
     credentialFindings: new Gauge({ name: 'fleetward_credential_findings', help: 'Open credential audit findings by severity', labelNames: ['severity'], registers }),
     jobFailures: new Counter({ name: 'fleetward_job_failures_total', help: 'Background job runs that failed, by job', labelNames: ['job'], registers }),
+    mqttConnects: new Counter({ name: 'fleetward_mqtt_connects_total', help: 'MQTT CONNECTs decided by the gateway, by outcome and reason', labelNames: ['outcome', 'reason'], registers }),
+    mqttHandshakeFailures: new Counter({ name: 'fleetward_mqtt_tls_handshake_failures_total', help: 'Device TLS handshakes that failed', registers }),
+    mqttThrottled: new Counter({ name: 'fleetward_mqtt_throttled_total', help: 'Handshakes, connects and publishes refused by the device limits, by reason', labelNames: ['reason'], registers }),
+    mqttLimited: new Counter({ name: 'fleetward_mqtt_engine_limit_refusals_total', help: 'Refusals by the broker engine limits (subscriptions, in-flight messages, packet size...), by limit', labelNames: ['limit'], registers }),
+    dataMessages: new Counter({ name: 'fleetward_data_messages_total', help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason', labelNames: ['outcome', 'reason'], registers }),
+    mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }

@@ -1,6 +1,6 @@
 import { chmod, open } from 'node:fs/promises';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDialectConfig as SqliteConfig } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import { redactUrlPassword } from '../config/values.js';
 import { migrationProvider } from './migrations/index.js';
@@ -70,14 +70,39 @@ async function retryWhileLocked<T>(run: () => Promise<T>): Promise<T> {
 }
 
 class NonBlockingSqliteDialect extends SqliteDialect {
-  readonly #database: SqliteDatabase.Database;
+  readonly #database: SqliteConfig['database'];
   constructor(database: SqliteDatabase.Database) {
-    super({ database });
-    this.#database = database;
+    const cached = withStatementCache(database);
+    super({ database: cached });
+    this.#database = cached;
   }
   override createDriver(): Driver {
     return new NonBlockingSqliteDriver({ database: this.#database });
   }
+}
+
+/** Distinct statements kept compiled; Fleetward runs a few hundred kinds of query over and over. */
+const STATEMENT_CACHE_SIZE = 1000;
+
+/**
+ * Kysely asks better-sqlite3 to compile every query it runs, which costs more than running most
+ * of them; compiled statements are kept and reused (least recently compiled dropped first).
+ * Nothing streams (a statement mid-iteration could not be reused).
+ */
+function withStatementCache(database: SqliteDatabase.Database): SqliteConfig['database'] {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => database.close(),
+    prepare: (query: string) => {
+      let statement = cache.get(query);
+      if (statement === undefined) {
+        statement = database.prepare(query);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        cache.set(query, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 async function openSqlite(file: string): Promise<Store> {

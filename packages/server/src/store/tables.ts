@@ -1,8 +1,11 @@
+import type { Generated } from 'kysely';
+
 /**
  * Row shapes of Fleetward's tables as Kysely sees them, identical on SQLite and PostgreSQL.
  * Timestamps are ISO-8601 UTC text (`2026-11-25T12:00:00.000Z`), which sorts correctly on both.
  */
 export interface Tables {
+  device_bans: DeviceBansTable;
   operators: OperatorsTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
@@ -24,6 +27,17 @@ export interface Tables {
   certificate_uses: CertificateUsesTable;
   credential_findings: CredentialFindingsTable;
   credential_audit_runs: CredentialAuditRunsTable;
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  policy_attachments: PolicyAttachmentsTable;
+  policy_change_head: PolicyChangeHeadTable;
+  policy_changes: PolicyChangesTable;
+  data_contracts: DataContractsTable;
+  data_keys: DataKeysTable;
+  data_token_vault: DataTokenVaultTable;
+  data_telemetry: DataTelemetryTable;
+  data_field_reads: DataFieldReadsTable;
+  data_unclassified: DataUnclassifiedTable;
 }
 
 export interface OperatorsTable {
@@ -231,4 +245,130 @@ export interface CredentialAuditRunsTable {
   ran_at: string;
   trigger: string;
   findings: number;
+}
+
+/** One version of a data contract (data/contract.ts); versions are immutable once applied. */
+export interface DataContractsTable {
+  name: string;
+  version: number;
+  /** Canonical JSON of the contract document as applied. */
+  definition: string;
+  topic: string;
+  thing_type: string | null;
+  created_at: string;
+  created_by: string;
+}
+
+/** Data keys (pseudonym HMAC key, token vault key) sealed with the key-encryption key. */
+export interface DataKeysTable {
+  name: string;
+  sealed: string;
+  created_at: string;
+}
+
+/** Token → original value (sealed with the vault key); detokenizing needs its own grant and is audited. */
+export interface DataTokenVaultTable {
+  token: string;
+  thing: string;
+  contract: string;
+  field: string;
+  sealed_value: string;
+  created_at: string;
+  expires_at: string;
+}
+
+/** Minimized telemetry: one row per message and retention (the fields deleted together). */
+export interface DataTelemetryTable {
+  id: Generated<number>;
+  message_id: string;
+  thing: string;
+  thing_type: string | null;
+  topic: string;
+  contract: string;
+  version: number;
+  /** The highest class among the row's fields. */
+  classification: string;
+  /** JSON object: field path → minimized value. */
+  fields: string;
+  /** JSON object: field path → class. */
+  classes: string;
+  received_at: string;
+  expires_at: string;
+}
+
+/** When a field was last read for a purpose (for the inventory's "never read" findings). */
+export interface DataFieldReadsTable {
+  contract: string;
+  field: string;
+  purpose: string;
+  last_read_at: string;
+}
+
+/** Topics devices published to without a contract, by thing type and normalized topic. */
+export interface DataUnclassifiedTable {
+  /** '' when the thing has no type. */
+  thing_type: string;
+  topic: string;
+  outcome: string;
+  count: number;
+  first_seen_at: string;
+  last_seen_at: string;
+}
+
+/** A device policy: its versions are in policy_versions, `default_version` is the one in force. */
+export interface PoliciesTable {
+  name: string;
+  default_version: number;
+  latest_version: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+}
+
+export interface PolicyVersionsTable {
+  policy: string;
+  version: number;
+  /** The canonical JSON of the document (serializePolicy). Versions never change. */
+  document: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** A policy attached to one thing, group or certificate; `target_name` is its name (a serial for a certificate). */
+export interface PolicyAttachmentsTable {
+  id: string;
+  policy: string;
+  target_kind: string;
+  target_name: string;
+  thing_id: string | null;
+  group_id: string | null;
+  certificate_serial: string | null;
+  created_at: string;
+  created_by: string;
+}
+
+/** The single row numbering policy-relevant changes (written by triggers, see migration 0009). */
+export interface PolicyChangeHeadTable {
+  id: number;
+  seq: number;
+}
+
+/** A policy-relevant change, written by triggers: what live connections it may concern. */
+export interface PolicyChangesTable {
+  seq: number;
+  kind: string;
+  policy: string | null;
+  thing: string | null;
+  grp: string | null;
+  certificate: string | null;
+}
+
+/** An operator's ban of a device by thing name, MQTT client id, or source address or block. */
+export interface DeviceBansTable {
+  kind: string;
+  value: string;
+  expires_at: string | null;
+  note: string | null;
+  created_at: string;
+  created_by: string;
 }

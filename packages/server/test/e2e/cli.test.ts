@@ -258,7 +258,8 @@ describe('fleetward kek rotate', () => {
     const before = JSON.parse(await readFile(join(e.home, 'kek.json'), 'utf8')) as { active: string };
     const rotated = await fleetward(['kek', 'rotate', '--json'], e.env);
     expect(rotated.code).toBe(0);
-    expect(rotated.json).toMatchObject({ previous: [before.active], resealed: 3 });
+    // The root and issuing CA keys, the TLS server key, and the data keys (pseudonyms, token vault).
+    expect(rotated.json).toMatchObject({ previous: [before.active], resealed: 5 });
     const node = await running(e);
     expect(JSON.parse(await curl(node.ready.caFile, `${node.ready.apiUrl}/readyz`))).toMatchObject({ status: 'ready' });
   });

@@ -50,8 +50,8 @@ export interface RunningServe {
   readonly child: ChildProcess;
   readonly ready: ReadyLine;
   output(): { stdout: string; stderr: string };
-  /** Sends the signal and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Sends the signal and resolves with the exit code (or, when killed by a signal, its name and stderr). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
 /** Starts `fleetward serve --json` and waits for its ready line (or its exit). */
@@ -60,7 +60,9 @@ export function serve(env: Readonly<Record<string, string>>, args: readonly stri
     const child = spawn(process.execPath, [CLI, 'serve', '--json', ...args], { env: cliEnv(env), ...(cwd && { cwd }) });
     let stdout = '';
     let stderr = '';
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    // Killed by a signal shows as the signal's name, so a failing exit-code assertion says which.
+    // 'close' (not 'exit'): it comes after the output streams end, so stderr is complete.
+    const exited = new Promise<number | string>((done) => child.on('close', (code, signal) => done(code ?? `killed by ${signal ?? 'unknown'}; stderr: ${stderr.slice(-2000)}`)));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();

@@ -29,6 +29,9 @@ export async function testEnvironment(dialect: Dialect, extra: Readonly<Record<s
     FLEETWARD_HOME: home,
     FLEETWARD_LOG_LEVEL: 'silent',
     FLEETWARD_API_PORT: '0',
+    FLEETWARD_MQTT_PORT: '0',
+    // Devices in most tests publish without data contracts; the data tests set `refuse`, the default.
+    FLEETWARD_DATA_UNMATCHED_TOPICS: 'pass-unclassified',
     ...(dialect === 'postgres' && { FLEETWARD_DATABASE_URL: TEST_DATABASE_URL, FLEETWARD_DATABASE_SCHEMA: schema }),
     ...extra,
   };

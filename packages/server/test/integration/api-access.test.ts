@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PolicyStore } from '../../src/access/policy-store/index.js';
 import type { Role } from '../../src/access/roles.js';
 import { DIALECTS, TestClock } from '../helpers/environment.js';
 import { csrFor } from '../helpers/csr.js';
 import { backdatedExternalCa } from '../helpers/external-ca.js';
 import { call, type Answer, type CallOptions } from '../helpers/https-client.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
+import { openDataServices } from '../../src/data/data-services.js';
 
 interface RouteCase {
   readonly method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
@@ -30,10 +32,33 @@ const newThing = async (t: TestNode, withCertificate = false) => {
   return { name, serial: issued?.serial ?? '' };
 };
 const unique = () => `o${randomBytes(4).toString('hex')}`;
+const policyStore = (t: TestNode) => new PolicyStore({ store: t.node.context.store, audit: t.node.context.audit, clock: t.node.context.clock, groups: t.node.context.identity.groups });
+const policyDocument = { version: '2026-11', statements: [{ effect: 'allow', actions: ['mqtt:publish'], resources: ['topic/things/${thing.name}/x'] }] };
+const newPolicy = async (t: TestNode) => (await policyStore(t).create(unique(), policyDocument, local)).name;
 const disposable = async (t: TestNode) => {
   const name = unique();
   await t.operatorToken(name, 'viewer');
   return name;
+};
+
+const DATA_CONTRACT = {
+  name: 'access-matrix',
+  version: 1,
+  topic: 'things/${thing.name}/meter',
+  retention: 'P1D',
+  schema: { type: 'object', required: ['owner'], properties: { owner: { type: 'string', maxLength: 64 } } },
+  fields: { owner: { class: 'personal', purposes: ['billing'], transform: 'tokenize' } },
+};
+/** A thing with stored data and a token in the vault (written by the data services on the node's store). */
+const dataToken = async (t: TestNode) => {
+  const { store, audit, clock, keyRing } = t.node.context;
+  const data = await openDataServices({ store, audit, clock, keyRing });
+  await data.contracts.apply([DATA_CONTRACT], local);
+  const thing = unique();
+  const verdict = data.ingest.inspect({ thing, thingType: null, topic: `things/${thing}/meter`, payload: Buffer.from(JSON.stringify({ owner: thing })), receivedAt: clock.now() });
+  await data.flush();
+  if (verdict.verdict !== 'accept') throw new Error(verdict.detail);
+  return { thing, contract: DATA_CONTRACT.name, token: (JSON.parse(verdict.payload.toString()) as { owner: string }).owner };
 };
 
 /**
@@ -172,6 +197,56 @@ const ROUTES: readonly RouteCase[] = [
   { method: 'GET', route: '/pki/crl', request: () => Promise.resolve({ url: '/pki/crl' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl/:ca', request: (t) => Promise.resolve({ url: `/pki/crl/${t.node.hierarchy.issuing.id}` }), allowed: 'public' },
   { method: 'GET', route: '/api/v1/audit/verification', request: () => Promise.resolve({ url: '/api/v1/audit/verification' }), allowed: ['admin', 'auditor'] },
+  // Rule 9 (data): reading is purpose-bound and filtered by clearance, detokenizing needs its own grant (admins).
+  { method: 'GET', route: '/api/v1/data/contracts', request: () => Promise.resolve({ url: '/api/v1/data/contracts' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/data/contracts', request: () => Promise.resolve({ url: '/api/v1/data/contracts', json: { contracts: [{ ...DATA_CONTRACT, name: unique() }] } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/data/contracts/:name', request: async (t) => ({ url: `/api/v1/data/contracts/${(await dataToken(t)).contract}` }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/data/things/:thing', request: async (t) => ({ url: `/api/v1/data/things/${(await dataToken(t)).thing}?purpose=billing` }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/data/detokenize', request: async (t) => ({ url: '/api/v1/data/detokenize', json: { token: (await dataToken(t)).token, purpose: 'billing' } }), allowed: ['admin'] },
+  { method: 'POST', route: '/api/v1/data/things/:thing/purge', request: async (t) => ({ url: `/api/v1/data/things/${(await dataToken(t)).thing}/purge` }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/data/inventory', request: () => Promise.resolve({ url: '/api/v1/data/inventory' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans', json: { kind: 'client-id', value: unique(), durationSeconds: 60 } }), allowed: FLEET_WRITERS },
+  {
+    method: 'DELETE',
+    route: '/api/v1/bans/:kind/:value',
+    request: async (t) => {
+      const value = unique();
+      await t.node.context.bans.add({ kind: 'thing', value }, { name: 'operator:test' });
+      return { url: `/api/v1/bans/thing/${value}` };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/policies', request: () => Promise.resolve({ url: '/api/v1/policies' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/policies', request: () => Promise.resolve({ url: '/api/v1/policies', json: { name: unique(), document: policyDocument } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/policies/:name', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}` }), allowed: ALL },
+  { method: 'PUT', route: '/api/v1/policies/:name', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}`, json: { document: policyDocument } }), allowed: FLEET_WRITERS },
+  { method: 'DELETE', route: '/api/v1/policies/:name', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}` }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/policies/:name/versions', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}/versions` }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/policies/:name/versions/:version', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}/versions/1` }), allowed: ALL },
+  { method: 'PUT', route: '/api/v1/policies/:name/default-version', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}/default-version`, json: { version: 1 } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/policies/:name/attachments', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}/attachments` }), allowed: ALL },
+  { method: 'PUT', route: '/api/v1/policies/:name/attachments/:kind/:target', request: async (t) => ({ url: `/api/v1/policies/${await newPolicy(t)}/attachments/thing/${(await newThing(t)).name}` }), allowed: FLEET_WRITERS },
+  {
+    method: 'DELETE',
+    route: '/api/v1/policies/:name/attachments/:kind/:target',
+    request: async (t) => {
+      const policy = await newPolicy(t);
+      const { name } = await newThing(t);
+      await policyStore(t).attach(policy, { kind: 'thing', name }, local);
+      return { url: `/api/v1/policies/${policy}/attachments/thing/${name}` };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'POST', route: '/api/v1/policies/simulate', request: async (t) => ({ url: '/api/v1/policies/simulate', json: { thing: (await newThing(t)).name, action: 'mqtt:publish', resource: 'a/b' } }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/policies/analyze', request: () => Promise.resolve({ url: '/api/v1/policies/analyze?days=7' }), allowed: ALL },
+  {
+    method: 'POST',
+    route: '/api/v1/policies/import-aws',
+    request: () =>
+      Promise.resolve({ url: '/api/v1/policies/import-aws', json: { name: unique(), document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:eu-west-1:123456789012:client/${iot:Connection.Thing.ThingName}' }] } } }),
+    allowed: FLEET_WRITERS,
+  },
 ];
 
 describe.each(DIALECTS)('API access control on %s', (dialect) => {

@@ -60,19 +60,19 @@ describe.each(DIALECTS)('fleet provisioning by claim on %s', (dialect) => {
     const offToken = await enrollmentTokens.issue('off', { uses: 1, ttlHours: 1 }, admin);
     const claim = (token: string, name = 'thermo-abcdef', parameters: Record<string, string> = { serial: 'AB12CD34' }, template = 'thermo') =>
       claims.claim({ template, credential: { kind: 'token', token }, csr: csrFor(name), parameters, via: 'est' });
-    const cases: [string, Promise<unknown>, string][] = [
-      ['an unknown token', claim(`fwe_${'A'.repeat(43)}`), 'FW_ERR_ENROLLMENT_DENIED:unknown'],
-      ['a malformed token', claim('letmein'), 'FW_ERR_ENROLLMENT_DENIED:unknown'],
-      ['a revoked token', claim(revoked.token), 'FW_ERR_ENROLLMENT_DENIED:revoked'],
-      ["another template's token", claim(otherToken.token), 'FW_ERR_ENROLLMENT_DENIED:other-template'],
-      ['a disabled template', claim(offToken.token, 'off-1', {}, 'off'), 'FW_ERR_ENROLLMENT_DENIED:template-disabled'],
-      ['an unknown template', claim(good.token, 'thermo-abcdef', { serial: 'AB12CD34' }, 'nope'), 'FW_ERR_ENROLLMENT_DENIED:other-template'],
-      ['a name outside the pattern', claim(good.token, 'thermo-XYZ'), 'FW_ERR_NAME_MISMATCH'],
-      ['a missing parameter', claim(good.token, 'thermo-abcdef', {}), 'FW_ERR_VALIDATION'],
-      ['a parameter that does not match', claim(good.token, 'thermo-abcdef', { serial: 'lower' }), 'FW_ERR_VALIDATION'],
-      ['an unknown parameter', claim(good.token, 'thermo-abcdef', { serial: 'AB12CD34', admin: 'true' }), 'FW_ERR_VALIDATION'],
+    const cases: [string, () => Promise<unknown>, string][] = [
+      ['an unknown token', () => claim(`fwe_${'A'.repeat(43)}`), 'FW_ERR_ENROLLMENT_DENIED:unknown'],
+      ['a malformed token', () => claim('letmein'), 'FW_ERR_ENROLLMENT_DENIED:unknown'],
+      ['a revoked token', () => claim(revoked.token), 'FW_ERR_ENROLLMENT_DENIED:revoked'],
+      ["another template's token", () => claim(otherToken.token), 'FW_ERR_ENROLLMENT_DENIED:other-template'],
+      ['a disabled template', () => claim(offToken.token, 'off-1', {}, 'off'), 'FW_ERR_ENROLLMENT_DENIED:template-disabled'],
+      ['an unknown template', () => claim(good.token, 'thermo-abcdef', { serial: 'AB12CD34' }, 'nope'), 'FW_ERR_ENROLLMENT_DENIED:other-template'],
+      ['a name outside the pattern', () => claim(good.token, 'thermo-XYZ'), 'FW_ERR_NAME_MISMATCH'],
+      ['a missing parameter', () => claim(good.token, 'thermo-abcdef', {}), 'FW_ERR_VALIDATION'],
+      ['a parameter that does not match', () => claim(good.token, 'thermo-abcdef', { serial: 'lower' }), 'FW_ERR_VALIDATION'],
+      ['an unknown parameter', () => claim(good.token, 'thermo-abcdef', { serial: 'AB12CD34', admin: 'true' }), 'FW_ERR_VALIDATION'],
     ];
-    for (const [what, attempt, expected] of cases) expect(await reason(attempt), what).toBe(expected);
+    for (const [what, attempt, expected] of cases) expect(await reason(attempt()), what).toBe(expected);
     expect((await context.identity.things.list({ limit: 100 })).things).toEqual([]);
     expect((await enrollmentTokens.list('thermo')).find((t) => t.id === good.id)?.usesLeft).toBe(5);
     const denied = (await context.audit.list({ limit: 100, action: 'provisioning.claim' })).filter((e) => e.outcome === 'denied');
@@ -121,6 +121,8 @@ describe.each(DIALECTS)('fleet provisioning by claim on %s', (dialect) => {
     const renewed = await certificates.renew({ current, csr: csrFor('dev-1'), via: 'est', source: '192.0.2.9' });
     expect(await certificates.get(renewed.serial)).toMatchObject({ replaces: first.serial, issuedVia: 'est', issuedBy: 'thing:dev-1' });
     expect((await certificates.get(first.serial)).status).toBe('active');
+    // Within the renewal window the old certificate stays valid: nothing to retire yet.
+    expect(await certificates.retireSuperseded(clock.now(), { name: 'node' })).toEqual([]);
     clock.advance(7 * 86_400_000 + 1);
     expect(await certificates.retireSuperseded(clock.now(), { name: 'node' })).toEqual([first.serial]);
     expect(await certificates.get(first.serial)).toMatchObject({ status: 'revoked', revocationReason: 'superseded' });

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { IssuedToken } from '../../access/operators.js';
-import type { Config } from '../../config/settings.js';
 import { VERSION } from '../../version.js';
 import { action, withJson } from '../action.js';
 import { configFrom, withConfigFlags } from '../config-flags.js';
@@ -11,7 +10,7 @@ const DRAIN_TIMEOUT_MS = 10_000;
 
 export function serveCommand(program: Command): void {
   withJson(withConfigFlags(program.command('serve')))
-    .description('run a node: the HTTPS operator API (creates the data folder on first start)')
+    .description('run a node: the HTTPS operator API and the MQTT device gateway (creates the data folder on first start)')
     .action(
       action(async (out, options) => {
         const { config } = configFrom(options);
@@ -21,7 +20,7 @@ export function serveCommand(program: Command): void {
           await closeContext(context);
           throw error;
         });
-        let listening: { apiUrl: string };
+        let listening: { apiUrl: string; mqttUrl: string; mqttWebSocketUrl: string | null };
         try {
           listening = await node.listen();
         } catch (error) {
@@ -32,28 +31,31 @@ export function serveCommand(program: Command): void {
           event: 'ready',
           version: VERSION,
           apiUrl: listening.apiUrl,
-          mqttUrl: null,
+          mqttUrl: listening.mqttUrl,
+          mqttWebSocketUrl: listening.mqttWebSocketUrl,
           caFile: context.layout.caFile,
           home: config.home,
           store: context.store.dialect,
           bootstrapToken: report.bootstrapToken,
         };
-        if (out.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
-        else process.stderr.write(`${banner(ready, config)}\n`);
-        await stopOnSignal(async () => {
+        // Listening for the signals before saying "ready": whoever waits for that line may stop us at once.
+        const stopped = stopOnSignal(async () => {
           await node.close();
           context.logger.flush();
         });
+        if (out.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
+        else process.stderr.write(`${banner(ready)}\n`);
+        await stopped;
       }),
     );
 }
 
-function banner(ready: { apiUrl: string; caFile: string; home: string; store: string; bootstrapToken: IssuedToken | null }, config: Config): string {
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+function banner(ready: { apiUrl: string; mqttUrl: string; mqttWebSocketUrl: string | null; caFile: string; home: string; store: string; bootstrapToken: IssuedToken | null }): string {
   return [
     `Fleetward ${VERSION} is running`,
     `  API        ${ready.apiUrl}   (OpenAPI: ${ready.apiUrl}/api/openapi.json)`,
-    `  MQTT       not started: the device gateway is not part of this version (it will listen on mqtts://${host}:${config.mqtt.port})`,
+    `  MQTT       ${ready.mqttUrl}   (devices: MQTT 3.1.1 and 5.0 with their client certificate)`,
+    ...(ready.mqttWebSocketUrl === null ? [] : [`  MQTT/WSS   ${ready.mqttWebSocketUrl}`]),
     `  CA chain   ${ready.caFile}`,
     `  Data       ${ready.home} (${ready.store})`,
     '',

@@ -39,6 +39,8 @@ export interface FindingFilter {
 
 /** How long a (certificate, client id) use is not written again: the audit looks at days, not seconds. */
 const USE_RESOLUTION_MS = 5 * 60_000;
+/** How long recorded uses wait to be written together. */
+const USE_WRITE_DELAY_MS = 250;
 /** Lifecycle changes arriving together (bulk provisioning) are re-checked in one pass. */
 const RECHECK_DELAY_MS = 1_000;
 
@@ -50,6 +52,8 @@ const RECHECK_DELAY_MS = 1_000;
 export class CredentialAudit {
   readonly #deps: CredentialAuditDeps;
   readonly #uses = new Map<string, number>();
+  readonly #unwrittenUses = new Map<string, { readonly serial: string; readonly clientId: string; readonly at: string }>();
+  #writingUses: Promise<void> | null = null;
   readonly #pending = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #inFlight: Promise<void> | null = null;
@@ -118,8 +122,9 @@ export class CredentialAudit {
     this.#lookups.add(lookup);
   }
 
-  /** Runs the queued re-checks now (before closing the store, and in tests). */
+  /** Writes recorded uses and runs the queued re-checks now (before closing the store, and in tests). */
   async flush(): Promise<void> {
+    await this.#writingUses?.catch(() => undefined);
     await Promise.all(this.#lookups);
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
@@ -160,10 +165,21 @@ export class CredentialAudit {
     const last = this.#uses.get(key);
     if (last !== undefined && now.getTime() - last < USE_RESOLUTION_MS) return;
     this.#uses.set(key, now.getTime());
-    const at = now.toISOString();
+    this.#unwrittenUses.set(key, { serial, clientId, at: now.toISOString() });
+    // Group commit: the uses of a quarter second (a reconnect storm's thousands) are one transaction.
+    this.#writingUses ??= new Promise<void>((done) => setTimeout(done, USE_WRITE_DELAY_MS)).then(() => this.#writeUses());
+    await this.#writingUses;
+  }
+
+  async #writeUses(): Promise<void> {
+    const uses = [...this.#unwrittenUses.values()];
+    this.#unwrittenUses.clear();
+    this.#writingUses = null;
     await this.#deps.store.db.transaction().execute(async (trx) => {
-      await trx.insertInto('certificate_uses').values({ serial, client_id: clientId, first_seen_at: at, last_seen_at: at }).onConflict((oc) => oc.columns(['serial', 'client_id']).doUpdateSet({ last_seen_at: at })).execute();
-      await trx.updateTable('certificates').set({ last_used_at: at }).where('serial', '=', serial).execute();
+      for (const { serial, clientId, at } of uses) {
+        await trx.insertInto('certificate_uses').values({ serial, client_id: clientId, first_seen_at: at, last_seen_at: at }).onConflict((oc) => oc.columns(['serial', 'client_id']).doUpdateSet({ last_seen_at: at })).execute();
+        await trx.updateTable('certificates').set({ last_used_at: at }).where('serial', '=', serial).execute();
+      }
     });
   }
 

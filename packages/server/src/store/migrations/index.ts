@@ -7,6 +7,10 @@ import { provisioning } from './0004-provisioning.js';
 import { registeredCas } from './0005-registered-cas.js';
 import { pendingIssuingCas } from './0006-pending-issuing-cas.js';
 import { credentialAudit } from './0007-credential-audit.js';
+import { liveRevocation } from './0008-live-revocation.js';
+import { policies } from './0009-policies.js';
+import { dataContracts } from './0010-data-contracts.js';
+import { deviceBans } from './0011-device-bans.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -17,6 +21,10 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0005_registered_cas', registeredCas],
   ['0006_pending_issuing_cas', pendingIssuingCas],
   ['0007_credential_audit', credentialAudit],
+  ['0008_live_revocation', liveRevocation],
+  ['0009_policies', policies],
+  ['0010_data_contracts', dataContracts],
+  ['0011_device_bans', deviceBans],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {

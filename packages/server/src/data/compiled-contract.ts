@@ -1,0 +1,167 @@
+import type { JsonValue } from '../json.js';
+import type { ParsedJson } from './bounded-json.js';
+import { classRank, type Classification } from './classification.js';
+import { THING_VARIABLE, type DataContract, type FieldSpec } from './contract.js';
+import { RecipientEncryptor, type FieldCrypto } from './field-crypto.js';
+import { bucketDateTime, bucketEpochSeconds, bucketOf, roundTo, truncate } from './generalize.js';
+import { compileSchema, type Check, type Violation } from './schema-subset.js';
+
+/** Fields of one message that share a retention: stored as one row, deleted together. */
+export interface StorageGroup {
+  /** The highest class among the fields (what the row is counted as). */
+  readonly classification: Classification;
+  readonly retentionSeconds: number;
+  /** Field path → minimized value. */
+  readonly fields: { [path: string]: JsonValue };
+  /** Field path → its class. */
+  readonly classes: { [path: string]: Classification };
+}
+
+/** A value to put in the token vault: the token stands in for it everywhere else. */
+export interface TokenizedValue {
+  readonly token: string;
+  readonly field: string;
+  readonly value: string | number | boolean;
+  readonly retentionSeconds: number;
+}
+
+export interface Minimized {
+  /** What subscribers receive and what is stored: the payload after every transform. */
+  readonly payload: { [key: string]: JsonValue };
+  readonly groups: readonly StorageGroup[];
+  readonly tokens: readonly TokenizedValue[];
+}
+
+type Apply = (value: ParsedJson, thing: string, tokens: TokenizedValue[]) => JsonValue | undefined;
+
+interface Unit {
+  readonly spec: FieldSpec;
+  readonly names: readonly string[];
+  readonly apply: Apply;
+  readonly groupKey: number;
+}
+
+/**
+ * A contract compiled once: its topic filter, its schema check and one function per field that
+ * applies the field's transform. `minimize` then validates and minimizes a message in one pass
+ * over its declared fields, with no interpretation of the contract per message.
+ */
+export class CompiledContract {
+  readonly contract: DataContract;
+  /** Higher wins when several contracts match one topic: more exact levels, no multi-level wildcard. */
+  readonly specificity: number;
+  readonly #levels: readonly string[];
+  readonly #check: Check;
+  readonly #units: readonly Unit[];
+
+  constructor(contract: DataContract, crypto: FieldCrypto) {
+    this.contract = contract;
+    this.#levels = contract.topic.split('/');
+    this.specificity = this.#levels.filter((l) => l !== '+' && l !== '#').length * 2 - (this.#levels.at(-1) === '#' ? 1 : 0);
+    this.#check = compileSchema(contract.schema);
+    this.#units = contract.fields.map((spec) => ({ spec, names: spec.path.split('.'), apply: transformOf(contract, spec, crypto), groupKey: spec.retentionSeconds }));
+  }
+
+  /** Whether the contract's topic filter, with the variable bound to this thing, matches the topic (MQTT 4.7 wildcards). */
+  matches(thing: string, topic: string): boolean {
+    const levels = this.#levels;
+    let start = 0;
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i] as string;
+      if (level === '#') return true; // MQTT-4.7.1-2: also matches the parent level
+      if (start > topic.length) return false;
+      let end = topic.indexOf('/', start);
+      if (end === -1) end = topic.length;
+      if (level !== '+') {
+        const expected = level === THING_VARIABLE ? thing : level;
+        if (end - start !== expected.length || !topic.startsWith(expected, start)) return false;
+      }
+      start = end + 1;
+    }
+    return start === topic.length + 1;
+  }
+
+  /** Validates a parsed payload and minimizes it; a Violation when it does not conform. */
+  minimize(value: ParsedJson, thing: string): Minimized | Violation {
+    const violation = this.#check(value, '$');
+    if (violation !== null) return violation;
+    const payload: { [key: string]: JsonValue } = {};
+    const groups = new Map<number, { classification: Classification; retentionSeconds: number; fields: { [path: string]: JsonValue }; classes: { [path: string]: Classification } }>();
+    const tokens: TokenizedValue[] = [];
+    for (const unit of this.#units) {
+      let current: ParsedJson | undefined = value;
+      for (const name of unit.names) current = current !== null && typeof current === 'object' && !Array.isArray(current) ? current[name] : undefined;
+      if (current === undefined) continue;
+      const out = unit.apply(current, thing, tokens);
+      if (out === undefined) continue;
+      setPath(payload, unit.names, out);
+      const { classification, path } = unit.spec;
+      let group = groups.get(unit.groupKey);
+      if (group === undefined) {
+        group = { classification, retentionSeconds: unit.groupKey, fields: {}, classes: {} };
+        groups.set(unit.groupKey, group);
+      } else if (classRank(classification) > classRank(group.classification)) group.classification = classification;
+      group.fields[path] = out;
+      group.classes[path] = classification;
+    }
+    return { payload, groups: [...groups.values()], tokens };
+  }
+}
+
+export function isViolation(result: Minimized | Violation): result is Violation {
+  return 'reason' in result;
+}
+
+function setPath(target: { [key: string]: JsonValue }, names: readonly string[], value: JsonValue): void {
+  let node = target;
+  for (let i = 0; i < names.length - 1; i++) {
+    const name = names[i] as string;
+    node = (node[name] ??= {}) as { [key: string]: JsonValue };
+  }
+  node[names[names.length - 1] as string] = value;
+}
+
+/** Applies `f` to every number in a value (a coordinate object, an array of readings). */
+function mapNumbers(value: ParsedJson, f: (n: number) => number): JsonValue {
+  if (typeof value === 'number') return f(value);
+  if (Array.isArray(value)) return value.map((item) => mapNumbers(item, f));
+  if (value !== null && typeof value === 'object') {
+    const out: { [key: string]: JsonValue } = {};
+    for (const key in value) out[key] = mapNumbers(value[key] as ParsedJson, f);
+    return out;
+  }
+  return value;
+}
+
+function transformOf(contract: DataContract, spec: FieldSpec, crypto: FieldCrypto): Apply {
+  const t = spec.transform;
+  const scalar = (v: ParsedJson) => v as string | number | boolean;
+  switch (t.kind) {
+    case 'keep':
+      return (v) => v;
+    case 'drop':
+      return () => undefined;
+    case 'pseudonymize':
+      return (v) => (v === null ? null : crypto.pseudonym(t.domain, scalar(v)));
+    case 'tokenize':
+      return (v, thing, tokens) => {
+        if (v === null) return null;
+        const token = crypto.tokenId(thing, contract.name, spec.path, scalar(v));
+        tokens.push({ token, field: spec.path, value: scalar(v), retentionSeconds: spec.retentionSeconds });
+        return token;
+      };
+    case 'round':
+      return (v) => mapNumbers(v, (n) => roundTo(n, t.decimals));
+    case 'bucket':
+      return (v) => mapNumbers(v, (n) => bucketOf(n, t.size));
+    case 'time-bucket':
+      return (v) => (typeof v === 'number' ? bucketEpochSeconds(v, t.seconds) : typeof v === 'string' ? bucketDateTime(v, t.seconds) : v);
+    case 'truncate':
+      return (v) => (typeof v === 'string' ? truncate(v, t.length) : v);
+    case 'encrypt': {
+      const encryptor = new RecipientEncryptor(t.recipientKey);
+      const associatedData = encryptor.associatedData(`${contract.name}/${spec.path}`);
+      return (v) => (v === null ? null : encryptor.encrypt(JSON.stringify(v), associatedData));
+    }
+  }
+}

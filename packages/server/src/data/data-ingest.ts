@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_JSON_LIMITS, type JsonLimits } from './bounded-json.js';
+import { CompiledContract } from './compiled-contract.js';
+import { THING_VARIABLE, type DataContract } from './contract.js';
+import { ContractCatalog, evaluatePublish, refused, type PublishInput, type Refused, type RefusalReason, type UnmatchedMode } from './evaluate-publish.js';
+import type { FieldCrypto } from './field-crypto.js';
+import type { SightingKind, TelemetryRecord, TelemetryWriter, VaultEntry } from './telemetry-writer.js';
+
+export type IngestVerdict =
+  /** Allowed, with this (minimized) payload; `record` is what was queued for storage (null: nothing stored). */
+  | { readonly verdict: 'accept'; readonly payload: Buffer; readonly record: TelemetryRecord | null }
+  | Refused;
+
+export interface IngestOptions {
+  readonly unmatched: UnmatchedMode;
+  readonly limits: JsonLimits;
+  /** Per-device counters kept at most for this many things (the least recently added are forgotten first). */
+  readonly maxCountedThings: number;
+  /** Called on every verdict of an application publish (wire metrics here). */
+  readonly onVerdict?: (thing: string, outcome: 'accepted' | 'refused' | 'unclassified', reason: RefusalReason | null) => void;
+}
+
+export const DEFAULT_INGEST_OPTIONS: IngestOptions = { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS, maxCountedThings: 100_000 };
+
+/** What one device published, by outcome (refusals by reason). */
+export interface DeviceDataCounters {
+  accepted: number;
+  unclassified: number;
+  refused: number;
+  readonly byReason: Partial<Record<RefusalReason, number>>;
+}
+
+/** Vault entries this process wrote recently (token → expiry written), so repeated tokens are not re-sealed each message. */
+const RECENT_TOKENS = 10_000;
+/** Topic shapes remembered for unclassified sightings (forgotten all at once beyond it). */
+const MAX_SIGHTING_KINDS = 10_000;
+
+/**
+ * Enforcement at ingest: the gateway calls `inspect` on every PUBLISH before fan-out. Reserved
+ * `$` topics pass untouched (their own handlers validate them). An application publish is matched
+ * to its contract, parsed within bounds, validated, minimized and queued for storage; the
+ * minimized payload is what subscribers receive. Synchronous and I/O-free: storage is batched
+ * behind it by the TelemetryWriter.
+ */
+export class DataIngest {
+  readonly #crypto: FieldCrypto;
+  readonly #writer: TelemetryWriter;
+  readonly #options: IngestOptions;
+  #catalog = new ContractCatalog([]);
+  readonly #counters = new Map<string, DeviceDataCounters>();
+  readonly #recentTokens = new Map<string, number>();
+  readonly #sightingKinds = new Map<string, SightingKind>();
+
+  constructor(deps: { readonly crypto: FieldCrypto; readonly writer: TelemetryWriter }, options: Partial<IngestOptions> = {}) {
+    this.#crypto = deps.crypto;
+    this.#writer = deps.writer;
+    this.#options = { ...DEFAULT_INGEST_OPTIONS, ...options };
+  }
+
+  /** Puts contract versions in force (compiled once, here). */
+  setContracts(contracts: readonly DataContract[]): void {
+    this.#catalog = new ContractCatalog(contracts.map((c) => new CompiledContract(c, this.#crypto)));
+  }
+
+  get contracts(): readonly DataContract[] {
+    return this.#catalog.contracts.map((c) => c.contract);
+  }
+
+  inspect(input: PublishInput): IngestVerdict {
+    if (input.topic.startsWith('$')) return { verdict: 'accept', payload: input.payload, record: null };
+    const evaluation = evaluatePublish(this.#catalog, input, this.#options);
+    switch (evaluation.verdict) {
+      case 'refuse':
+        if (evaluation.reason === 'no-contract') this.#writer.noteUnclassified(this.#sighting(input, 'refused'), input.receivedAt.getTime());
+        this.#count(input.thing, 'refused', evaluation.reason);
+        return evaluation;
+      case 'unclassified':
+        this.#writer.noteUnclassified(this.#sighting(input, 'passed'), input.receivedAt.getTime());
+        this.#count(input.thing, 'unclassified', null);
+        return { verdict: 'accept', payload: input.payload, record: null };
+      case 'accept': {
+        const receivedAt = input.receivedAt.toISOString();
+        const { contract } = evaluation.contract;
+        const vault: VaultEntry[] = [];
+        for (const t of evaluation.tokens) {
+          const expiresMs = input.receivedAt.getTime() + t.retentionSeconds * 1000;
+          const written = this.#recentTokens.get(t.token);
+          // Re-written only when its expiry moves by a tenth of the retention (at most a day).
+          if (written !== undefined && expiresMs - written < Math.min(t.retentionSeconds * 100, 86_400_000)) continue;
+          vault.push({ token: t.token, field: t.field, sealed: this.#crypto.sealTokenValue(t.token, t.value), expiresAt: new Date(expiresMs).toISOString() });
+          this.#remember(t.token, expiresMs);
+        }
+        const record: TelemetryRecord = { messageId: randomUUID(), thing: input.thing, thingType: input.thingType, topic: input.topic, contract: contract.name, version: contract.version, receivedAt, groups: evaluation.groups, vault };
+        if (!this.#writer.enqueue(record)) {
+          for (const v of vault) this.#recentTokens.delete(v.token);
+          const backlog = refused('FW_ERR_DATA_BACKLOG', 'backlog', 'the telemetry store is behind; try again later');
+          this.#count(input.thing, 'refused', 'backlog');
+          return backlog;
+        }
+        this.#count(input.thing, 'accepted', null);
+        return { verdict: 'accept', payload: Buffer.from(JSON.stringify(evaluation.payload)), record };
+      }
+    }
+  }
+
+  /** Counters of one device, or null if it published nothing (since this process started). */
+  countersOf(thing: string): Readonly<DeviceDataCounters> | null {
+    return this.#counters.get(thing) ?? null;
+  }
+
+  /** Every counted device (for metrics and the monitor). */
+  allCounters(): ReadonlyMap<string, Readonly<DeviceDataCounters>> {
+    return this.#counters;
+  }
+
+  #count(thing: string, outcome: 'accepted' | 'refused' | 'unclassified', reason: RefusalReason | null): void {
+    let counters = this.#counters.get(thing);
+    if (counters === undefined) {
+      if (this.#counters.size >= this.#options.maxCountedThings) this.#counters.delete(this.#counters.keys().next().value as string);
+      counters = { accepted: 0, unclassified: 0, refused: 0, byReason: {} };
+      this.#counters.set(thing, counters);
+    }
+    counters[outcome] += 1;
+    if (reason !== null) (counters.byReason as Record<string, number>)[reason] = (counters.byReason[reason] ?? 0) + 1;
+    this.#options.onVerdict?.(thing, outcome, reason);
+  }
+
+  #remember(token: string, expiresMs: number): void {
+    this.#recentTokens.delete(token);
+    if (this.#recentTokens.size >= RECENT_TOKENS) this.#recentTokens.delete(this.#recentTokens.keys().next().value as string);
+    this.#recentTokens.set(token, expiresMs);
+  }
+
+  /** Grouped per thing type and topic shape, not per device; each topic's shape is worked out once. */
+  #sighting(input: PublishInput, outcome: 'refused' | 'passed'): SightingKind {
+    const raw = `${outcome}\0${input.thingType ?? ''}\0${input.thing}\0${input.topic}`;
+    let kind = this.#sightingKinds.get(raw);
+    if (kind === undefined) {
+      const topic = input.topic
+        .split('/')
+        .map((level) => (level === input.thing ? THING_VARIABLE : level))
+        .join('/')
+        .slice(0, 256);
+      const thingType = input.thingType ?? '';
+      kind = { key: `${thingType}\0${topic}\0${outcome}`, thingType, topic, outcome };
+      if (this.#sightingKinds.size >= MAX_SIGHTING_KINDS) this.#sightingKinds.clear();
+      this.#sightingKinds.set(raw, kind);
+    }
+    return kind;
+  }
+}

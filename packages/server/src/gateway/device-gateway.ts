@@ -1,0 +1,454 @@
+import type { X509Certificate } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import {
+  createBroker,
+  createMemoryPersistence,
+  type Admission,
+  type Broker,
+  type ClientRef,
+  type ConnectRefusalCode,
+  type ConnectRequest,
+  type ConnectionInfo,
+  type DisconnectReasonCode,
+  type Message,
+  type PublishRefusalCode,
+  type PublishVerdict,
+  type RedisNode,
+  type Subscription,
+} from '@fleetward/broker';
+import { parseReservedRequest, Topics, type RenewalRequired } from '@fleetward/protocol';
+import type { CompiledPolicy } from '../access/policy/index.js';
+import { describeThrottleSummary, parseThrottleSettings, refusalResponse, Throttle, type RefusalResponse, type ThrottleRefusal, type ThrottleSummary } from '../access/throttling/index.js';
+import type { Actor } from '../audit/audit-events.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/settings.js';
+import type { Certificates } from '../identity/certificates.js';
+import type { CredentialAudit } from '../identity/credential-audit/credential-audit.js';
+import type { IdentityEvents } from '../identity/events.js';
+import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
+import type { Groups } from '../identity/registry/groups.js';
+import type { ThirdPartyCas } from '../identity/third-party-cas.js';
+import type { DeviceBans } from '../access/device-bans.js';
+import type { DataIngest } from '../data/data-ingest.js';
+import type { Logger } from '../observability/logger.js';
+import type { NodeMetrics } from '../observability/metrics.js';
+import type { Store } from '../store/store.js';
+import { affectsConnection, type PolicyChanges, type PolicyStore } from '../access/policy-store/index.js';
+import { connectionPolicy, type PolicySource } from './connection-policy.js';
+import { identify, type DeviceIdentity } from './device-identity.js';
+import { DeviceListener, type SourceDecision } from './device-listener.js';
+import { WebSocketListener } from './websocket-listener.js';
+import { RegistryWatch } from './registry-watch.js';
+import { answerReservedRequest } from './reserved-requests.js';
+import type { ServerTlsCredentials } from './tls-policy.js';
+
+/**
+ * One admitted connection: who it is and what it may do, as the registry said at CONNECT and
+ * again after every policy-relevant change (policy, attachment, group membership, attribute).
+ */
+export interface DeviceSession {
+  identity: DeviceIdentity;
+  policy: CompiledPolicy;
+  /** The policies `policy` was compiled from. */
+  policyNames: readonly string[];
+  readonly clientId: string;
+  readonly certificate: X509Certificate;
+  readonly source: string;
+  /** Whom the throttles count this connection against: the thing, or for a claim certificate the client id. */
+  readonly throttleKey: string;
+}
+
+export interface GatewayDependencies {
+  readonly config: Config;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+  readonly events: IdentityEvents;
+  readonly groups: Groups;
+  readonly thirdPartyCas: ThirdPartyCas;
+  readonly claims: ClaimProvisioning;
+  readonly certificates: Certificates;
+  readonly credentialAudit: CredentialAudit;
+  readonly policies: PolicySource & Pick<PolicyStore, 'changeCursor' | 'changesSince'>;
+  /** Operator bans, stored: every node enforces them. */
+  readonly bans: Pick<DeviceBans, 'list' | 'fingerprint'>;
+  /** Data contracts (rule 9): every application publish is checked and minimized before fan-out. */
+  readonly data: { readonly ingest: Pick<DataIngest, 'inspect'> };
+  /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
+  readonly onTrustChanged: () => Promise<unknown>;
+}
+
+/** How often the registry is polled for changes made by other processes and nodes. */
+const WATCH_INTERVAL_MS = 500;
+/** How often the throttles forget idle state and hand over refusal summaries for the audit trail. */
+const THROTTLE_TICK_MS = 1_000;
+/** Server-initiated DISCONNECT for a revoked, suspended or deregistered credential (MQTT 5: Administrative action). */
+const REVOKED: DisconnectReasonCode = 0x98;
+const GATEWAY: Actor = { name: 'gateway' };
+/** User property naming the client an answer on a reserved topic is for. */
+const REPLY_FOR = 'fleetward-reply-for';
+
+/**
+ * The device gateway (rules 2 and 3): MQTT 3.1.1 and 5.0 over mutual TLS on the broker engine,
+ * whose hooks it supplies. Admission asks the registry (certificate active, thing allowed to
+ * connect, client id allowed by policy); every publish, subscribe and delivery asks the policy
+ * compiled for the connection; a revocation or lifecycle change closes live connections on every
+ * node within a second.
+ */
+export class DeviceGateway {
+  readonly broker: Broker<DeviceSession>;
+  readonly throttle: Throttle;
+  readonly #deps: GatewayDependencies;
+  readonly #redis: RedisNode | null;
+  readonly #watch: RegistryWatch;
+  /** Live connections per client id, to tell a takeover from a first connection. */
+  readonly #live = new Map<string, number>();
+  readonly #clientIds = new WeakMap<ConnectionInfo, string>();
+  readonly #throttleKeys = new WeakMap<ConnectionInfo, string>();
+  /** Every admitted connection of this node, to re-evaluate when policies change. */
+  readonly #sessions = new Set<DeviceSession>();
+  readonly #sessionOf = new WeakMap<ConnectionInfo, DeviceSession>();
+  #policyCursor = 0;
+  #banFingerprint = '';
+  #listener: DeviceListener | null = null;
+  #websocket: WebSocketListener | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #throttleTimer: NodeJS.Timeout | null = null;
+  #polling: Promise<void> | null = null;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  /** With `redis`, sessions, retained messages and fan-out are shared with the other nodes of the cluster. */
+  constructor(deps: GatewayDependencies, redis: RedisNode | null = null) {
+    this.#deps = deps;
+    this.#redis = redis;
+    this.#watch = new RegistryWatch(deps.store);
+    this.throttle = new Throttle(parseThrottleSettings(deps.config.limits), deps.clock.now().getTime());
+    const { settings } = this.throttle;
+    this.broker = createBroker<DeviceSession>(
+      {
+        ...(redis === null ? { persistence: createMemoryPersistence() } : redis.options),
+        // The per-device limits the engine enforces itself; the throttles count its refusals through onLimit.
+        limits: { ...this.throttle.engineLimits, maxSubscriptionsPerClient: settings.maxSubscriptionsPerThing, maxConnections: settings.maxConnections },
+      },
+      {
+        admit: (connect, connection) => this.#admit(connect, connection),
+        authorizePublish: (client, message) => this.#authorizePublish(client, message),
+        authorizeSubscribe: (client, subscription) => this.#authorizeSubscribe(client, subscription),
+        authorizeDelivery: (client, message) => this.#authorizeDelivery(client, message),
+        onError: (error, hook) => deps.logger.error({ err: error, hook }, 'a gateway hook failed'),
+        onLimit: (event) => deps.metrics.mqttLimited.inc({ limit: event.limit }),
+      },
+    );
+    const { events } = deps;
+    this.#unsubscribe.push(
+      events.on('certificatesRevoked', ({ serials }) => this.#closeRevoked(serials)),
+      events.on('thingStateChanged', ({ thing, from, to }) => {
+        if (!(from === 'pending' && to === 'active')) this.#closeThing(thing, `thing is now ${to}`);
+      }),
+      events.on('rotationRequested', ({ thing, serial }) => this.#askToRenew(thing, serial)),
+    );
+  }
+
+  /**
+   * Starts the mutual TLS listener on `mqtt.port`, and MQTT over secure WebSockets on
+   * `mqtt.websocketPort` when set; returns the ports bound.
+   */
+  async listen(credentials: ServerTlsCredentials, trustAnchors: string): Promise<{ readonly port: number; readonly websocketPort: number | null }> {
+    const { config } = this.#deps;
+    const admission = {
+      admitSource: (source: string): SourceDecision => {
+        const decision = this.throttle.allowHandshake(source, this.#now());
+        if (decision.action !== 'refuse') return decision;
+        this.#deps.metrics.mqttThrottled.inc({ reason: decision.refusal });
+        return { action: 'refuse' };
+      },
+      onHandshakeFailure: (source: string, error: Error) => {
+        this.throttle.onHandshakeFailed(source, this.#now());
+        this.#deps.metrics.mqttHandshakeFailures.inc();
+        this.#deps.logger.debug({ source, err: error }, 'device TLS handshake refused');
+      },
+    };
+    this.#listener = new DeviceListener(credentials, trustAnchors, config.tls.minVersion, {
+      ...admission,
+      onDevice: (socket, certificate) => this.#serve(socket, { transport: 'tls', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peerCertificate: certificate }),
+    });
+    const port = await this.#listener.listen(config.host, config.mqtt.port);
+    let websocketPort: number | null = null;
+    if (config.mqtt.websocketPort !== null) {
+      this.#websocket = new WebSocketListener(credentials, trustAnchors, config.tls.minVersion, {
+        ...admission,
+        onDevice: (stream, source, certificate) => this.#serve(stream, { transport: 'websocket', ...source, peerCertificate: certificate }),
+      });
+      websocketPort = await this.#websocket.listen(config.host, config.mqtt.websocketPort);
+    }
+    await this.#watch.begin(this.#deps.clock.now());
+    this.#policyCursor = await this.#deps.policies.changeCursor();
+    await this.#syncBans();
+    this.#timer = setInterval(() => void this.pollRegistry(), WATCH_INTERVAL_MS).unref();
+    this.#throttleTimer = setInterval(() => void this.#auditRefusals(this.throttle.tick(this.#now())), THROTTLE_TICK_MS).unref();
+    return { port, websocketPort };
+  }
+
+  /** New trust anchors or server certificate (a rotated CA, a registered or deregistered third-party CA). */
+  setTrust(credentials: ServerTlsCredentials, trustAnchors: string): void {
+    this.#listener?.setTrust(credentials, trustAnchors);
+    this.#websocket?.setTrust(credentials, trustAnchors);
+  }
+
+  /** Applies registry changes made elsewhere (other nodes, the CLI); the timer calls it, tests too. */
+  pollRegistry(): Promise<void> {
+    this.#polling ??= this.#watch
+      .poll(this.#deps.clock.now())
+      .then(async (changes) => {
+        if (changes.revokedSerials.length > 0) this.#closeRevoked(changes.revokedSerials);
+        for (const { name, state } of changes.things) if (state !== 'active') this.#closeThing(name, `thing is now ${state}`);
+        if (changes.trustChanged) void this.#deps.onTrustChanged().catch((error: unknown) => this.#deps.logger.error({ err: error }, 'could not refresh the device trust anchors'));
+        if (changes.retiredCas.length > 0) {
+          const retired = new Set(changes.retiredCas);
+          this.#close((s) => retired.has(s.identity.caId), 'its CA was deregistered');
+        }
+        await this.#applyPolicyChanges();
+        await this.#syncBans();
+      })
+      .catch((error: unknown) => this.#deps.logger.warn({ err: error }, 'could not poll the registry for revocations'))
+      .finally(() => {
+        this.#polling = null;
+      });
+    return this.#polling;
+  }
+
+  /** Recompiles the policy of every live connection a policy, attachment, group or attribute change reaches. */
+  async #applyPolicyChanges(): Promise<void> {
+    const changes = await this.#deps.policies.changesSince(this.#policyCursor);
+    this.#policyCursor = changes.cursor;
+    if (!changes.reset && changes.policies.length + changes.things.length + changes.groups.length + changes.certificates.length === 0) return;
+    const affected = [...this.#sessions].filter((session) => reached(changes, session));
+    const refused: DeviceSession[] = [];
+    for (const session of affected) {
+      const identity = await identify(this.#deps, session.certificate, session.source);
+      if (identity === null) continue;
+      const { policy, names } = await connectionPolicy(this.#deps.policies, identity, session.source, session.clientId);
+      Object.assign(session, { identity, policy, policyNames: names });
+      if (!policy.allows('mqtt:connect', session.clientId)) refused.push(session);
+    }
+    if (refused.length > 0) this.#close((s) => refused.includes(s), 'its policies no longer allow its client id', 0x87);
+  }
+
+  /** Loads the operators' bans when they changed, and closes live connections a new ban covers. */
+  async #syncBans(): Promise<void> {
+    const fingerprint = await this.#deps.bans.fingerprint();
+    if (fingerprint === this.#banFingerprint) return;
+    this.#banFingerprint = fingerprint;
+    const now = this.#now();
+    const stored = await this.#deps.bans.list();
+    for (const ban of this.throttle.bans(now)) if (ban.reason === 'operator') this.throttle.unban(ban.target);
+    for (const ban of stored) {
+      const result = this.throttle.ban({ kind: ban.kind, value: ban.value }, { expiresAt: ban.expiresAt === null ? null : Date.parse(ban.expiresAt), by: ban.createdBy, ...(ban.note !== null && { note: ban.note }) }, now);
+      if (result === 'full') this.#deps.logger.error({ ban: `${ban.kind}:${ban.value}` }, 'the ban list is full (limits.maxBans): ban not enforced');
+    }
+    this.#close((s) => this.throttle.banFor(s.throttleKey, s.clientId, s.source, now) !== undefined, 'banned by an operator');
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#throttleTimer !== null) clearInterval(this.#throttleTimer);
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    await this.#polling;
+    await this.broker.close();
+    await this.#redis?.close();
+    await this.#listener?.close();
+    await this.#websocket?.close();
+    await this.#auditRefusals(this.throttle.flush());
+  }
+
+  /** Refusals by the throttles reach the audit trail as one summary per device or source and interval, so a flood cannot flood it. */
+  #auditRefusals(summaries: readonly ThrottleSummary[]): Promise<void> {
+    if (summaries.length === 0) return Promise.resolve();
+    const recorded = summaries.map((summary) =>
+      this.#deps.audit.record({
+        actor: GATEWAY.name,
+        action: 'mqtt.throttled',
+        outcome: 'denied',
+        ...(summary.subject !== 'other' && { target: `${summary.subject}:${summary.name}` }),
+        details: { summary: describeThrottleSummary(summary), counts: summary.counts, total: summary.total, from: new Date(summary.firstAt).toISOString(), to: new Date(summary.lastAt).toISOString() },
+      }),
+    );
+    return Promise.all(recorded).then(
+      () => undefined,
+      (error: unknown) => this.#deps.logger.error({ err: error }, 'could not audit throttle refusals'),
+    );
+  }
+
+  #now(): number {
+    return this.#deps.clock.now().getTime();
+  }
+
+  /** One device connection, over TLS or a secure WebSocket, whose certificate the TLS layer verified. */
+  #serve(stream: Duplex, connection: ConnectionInfo): void {
+    stream.once('close', () => {
+      const session = this.#sessionOf.get(connection);
+      if (session !== undefined) this.#sessions.delete(session);
+      const clientId = this.#clientIds.get(connection);
+      if (clientId === undefined) return;
+      const throttleKey = this.#throttleKeys.get(connection);
+      if (throttleKey !== undefined) this.throttle.onDisconnect(throttleKey, clientId);
+      const left = (this.#live.get(clientId) ?? 1) - 1;
+      if (left > 0) this.#live.set(clientId, left);
+      else this.#live.delete(clientId);
+    });
+    this.broker.handle(stream, connection);
+  }
+
+  async #admit(connect: ConnectRequest, connection: ConnectionInfo): Promise<Admission<DeviceSession>> {
+    const clientId = connect.clientId === '' ? (connect.assignedClientId ?? '') : connect.clientId;
+    const source = connection.remoteAddress;
+    const certificate = connection.peerCertificate;
+    const refuse = async (reasonCode: 0x87 | 0x85, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
+      this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason });
+      await this.#deps.audit.record({ actor: actorOf(identity), action: 'mqtt.connect', outcome: 'denied', source, target: targetOf(identity), details: { reason, clientId: clientId.slice(0, 128) } });
+      return { admit: false, reasonCode, reasonString: message };
+    };
+    if (certificate === undefined) return refuse(0x87, 'no-certificate', 'a client certificate is required');
+    const identity = await identify(this.#deps, certificate, source).catch(() => null);
+    if (identity === null) return refuse(0x87, 'unknown-certificate', 'this certificate was not issued or registered by Fleetward');
+    if (identity.certificateStatus !== 'active') return refuse(0x87, 'certificate-revoked', 'this certificate is revoked', identity);
+    if (identity.kind === 'device' && identity.thingState !== 'active' && identity.thingState !== 'quarantined') return refuse(0x87, 'thing-state', `the thing is ${identity.thingState}`, identity);
+    const { policy, names } = await connectionPolicy(this.#deps.policies, identity, source, clientId);
+    if (!policy.allows('mqtt:connect', clientId)) return refuse(0x85, 'client-id', `client id ${clientId} is not allowed for this certificate (by default a device connects as its thing name)`, identity);
+    // Several devices share a claim certificate: each of them is throttled by its own client id.
+    const throttleKey = identity.kind === 'device' ? identity.thing : `claim:${clientId}`;
+    const verdict = this.throttle.allowConnect(throttleKey, clientId, source, this.#now());
+    if (verdict !== 'ok') return this.#throttled(verdict, 'connect', identity);
+
+    const takeover = (this.#live.get(clientId) ?? 0) > 0;
+    this.#live.set(clientId, (this.#live.get(clientId) ?? 0) + 1);
+    this.#clientIds.set(connection, clientId);
+    this.#throttleKeys.set(connection, throttleKey);
+    await this.#deps.audit.record({ actor: actorOf(identity), action: takeover ? 'mqtt.takeover' : 'mqtt.connect', outcome: 'success', source, target: targetOf(identity), details: { clientId, serial: identity.serial, protocol: connect.protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1' } });
+    this.#deps.metrics.mqttConnects.inc({ outcome: 'success', reason: takeover ? 'takeover' : 'new' });
+    // Not awaited: a device need not wait for the write (uses are group-committed; a failure is logged).
+    this.#deps.credentialAudit.recordUse(identity.serial, clientId).catch((error: unknown) => this.#deps.logger.warn({ err: error }, 'could not record a certificate use'));
+    if (identity.kind === 'device' && identity.mustRotate) setImmediate(() => this.#askToRenew(identity.thing, identity.serial));
+    const session: DeviceSession = { identity, policy, policyNames: names, clientId, certificate, source, throttleKey };
+    this.#sessions.add(session);
+    this.#sessionOf.set(connection, session);
+    return { admit: true, context: session };
+  }
+
+  #authorizePublish(client: ClientRef<DeviceSession>, message: Message): PublishVerdict {
+    const { policy, identity, certificate, source, throttleKey } = client.context;
+    if (!policy.allows('mqtt:publish', message.topic) || (message.retain && message.payload.length > 0 && !policy.allows('mqtt:retain', message.topic))) {
+      this.#deps.metrics.mqttDenied.inc({ action: 'publish' });
+      this.throttle.denied(throttleKey, 'publish-denied', this.#now());
+      return false;
+    }
+    const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, this.#now());
+    if (verdict !== 'ok') {
+      const response = this.#throttled(verdict, 'publish', identity);
+      if (response.packet === 'disconnect') this.broker.disconnect((other) => other === client, response.code as DisconnectReasonCode);
+      return { reasonCode: response.packet === 'puback' ? (response.code as PublishRefusalCode) : 0x97, reasonString: response.reasonString };
+    }
+    if (identity.kind === 'device') {
+      // Before fan-out and storage: refused data reaches no one; accepted data travels minimized.
+      const judged = this.#deps.data.ingest.inspect({ thing: identity.thing, thingType: identity.thingType, topic: message.topic, payload: message.payload, receivedAt: this.#deps.clock.now() });
+      if (judged.verdict === 'refuse') return { reasonCode: judged.reasonCode as PublishRefusalCode, reasonString: judged.detail };
+      if (judged.payload !== message.payload) return { payload: judged.payload };
+    }
+    const request = parseReservedRequest(message.topic);
+    if (request !== null) {
+      void answerReservedRequest({ ...this.#deps, onFailure: (error) => this.#deps.logger.error({ err: error }, 'a reserved request failed') }, request, identity, certificate, message.payload, source).then((reply) =>
+        this.#send(client.clientId, reply.topic, reply.payload),
+      );
+    }
+    return true;
+  }
+
+  #authorizeSubscribe(client: ClientRef<DeviceSession>, subscription: Subscription): boolean {
+    const allowed = client.context.policy.allows('mqtt:subscribe', subscription.pattern);
+    if (!allowed) {
+      this.#deps.metrics.mqttDenied.inc({ action: 'subscribe' });
+      this.throttle.denied(client.context.throttleKey, 'subscribe-denied', this.#now());
+    }
+    return allowed;
+  }
+
+  /** A throttle refusal: counted; audited in the periodic summaries; answered with the code MQTT 5 has for it (the engine maps it for 3.1.1). */
+  #throttled(refusal: ThrottleRefusal, stage: 'connect', identity: DeviceIdentity): Admission<DeviceSession>;
+  #throttled(refusal: ThrottleRefusal, stage: 'publish', identity: DeviceIdentity): RefusalResponse;
+  #throttled(refusal: ThrottleRefusal, stage: 'connect' | 'publish', identity: DeviceIdentity): Admission<DeviceSession> | RefusalResponse {
+    this.#deps.metrics.mqttThrottled.inc({ reason: refusal });
+    const response = refusalResponse(refusal, 5);
+    if (stage === 'publish') return response;
+    this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason: refusal });
+    this.#deps.logger.debug({ actor: actorOf(identity), refusal }, 'connect throttled');
+    return { admit: false, reasonCode: response.packet === 'connack' ? (response.code as ConnectRefusalCode) : 0x89, reasonString: response.reasonString };
+  }
+
+  #authorizeDelivery(client: ClientRef<DeviceSession>, message: Message): boolean {
+    // Only the gateway publishes answers (no policy lets a device publish there); each is for the one client that asked.
+    if (isAnswerTopic(message.topic)) return message.properties?.userProperties?.[REPLY_FOR] === client.clientId;
+    return client.context.policy.allows('mqtt:receive', message.topic);
+  }
+
+  /**
+   * Publishes an answer only the given client receives (several devices may share a claim
+   * certificate). The addressee travels with the message, so any node of a cluster can deliver it.
+   */
+  #send(clientId: string, topic: string, payload: Buffer): void {
+    const properties = { contentType: 'application/json', payloadFormatIndicator: true, userProperties: { [REPLY_FOR]: clientId } };
+    this.#publish({ topic, payload, qos: 1, retain: false, properties, expiresAt: undefined, publisher: undefined });
+  }
+
+  /** Tells a device to renew: a retained message, so it gets it when it next subscribes, even if offline now. */
+  #askToRenew(thing: string, serial: string): void {
+    const body: RenewalRequired = { serial, reason: 'must-rotate' };
+    this.#publish({ topic: Topics.renewRequired(thing), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: true, properties: { contentType: 'application/json', payloadFormatIndicator: true }, expiresAt: undefined, publisher: undefined });
+  }
+
+  #publish(message: Message): void {
+    this.broker.publishFromServer(message).catch((error: unknown) => this.#deps.logger.error({ err: error, topic: message.topic }, 'the gateway could not publish'));
+  }
+
+  #closeRevoked(serials: readonly string[]): void {
+    const revoked = new Set(serials);
+    this.#close((s) => revoked.has(s.identity.serial), 'certificate revoked');
+  }
+
+  #closeThing(thing: string, why: string): void {
+    this.#close((s) => s.identity.kind === 'device' && s.identity.thing === thing, why);
+  }
+
+  #close(which: (session: DeviceSession) => boolean, why: string, reasonCode: DisconnectReasonCode = REVOKED): void {
+    const closed: string[] = [];
+    this.broker.disconnect((client) => {
+      const match = which(client.context);
+      if (match) closed.push(client.clientId);
+      return match;
+    }, reasonCode);
+    if (closed.length === 0) return;
+    void this.#deps.audit.record({ actor: GATEWAY.name, action: 'mqtt.disconnect', outcome: 'success', details: { reason: why, clientIds: closed.slice(0, 100), count: closed.length } }).catch(() => undefined);
+  }
+}
+
+/** Answers to provisioning requests: the claim certificate's clients share these topics. */
+function isAnswerTopic(topic: string): boolean {
+  return topic.startsWith('$fw/provisioning/') && (topic.endsWith('/accepted') || topic.endsWith('/rejected'));
+}
+
+function reached(changes: PolicyChanges, session: DeviceSession): boolean {
+  const { identity } = session;
+  if (identity.kind !== 'device') return false;
+  return affectsConnection(changes, { thing: identity.thing, groups: identity.groups, serial: identity.serial, policies: session.policyNames });
+}
+
+function actorOf(identity: DeviceIdentity | undefined): string {
+  if (identity === undefined) return 'anonymous';
+  return identity.kind === 'device' ? `thing:${identity.thing}` : `claim:${identity.template}`;
+}
+
+function targetOf(identity: DeviceIdentity | undefined): string | undefined {
+  return identity === undefined ? undefined : `certificate:${identity.serial}`;
+}

@@ -1,0 +1,95 @@
+import { X509Certificate } from 'node:crypto';
+import { FleetwardError } from '@fleetward/protocol';
+import type { Store } from '../store/store.js';
+import { serialOf } from '../identity/certificates.js';
+import type { Groups } from '../identity/registry/groups.js';
+import type { ThingState } from '../identity/registry/lifecycle.js';
+import type { ThirdPartyCas } from '../identity/third-party-cas.js';
+
+/** Who a verified client certificate says is connecting, as the registry knows it now. */
+export type DeviceIdentity = ThingIdentity | ClaimIdentity;
+
+interface CertificateFacts {
+  readonly serial: string;
+  readonly caId: string;
+  readonly certCn: string;
+  readonly certIssuer: string;
+}
+
+/** A device certificate: the connection acts as its thing. */
+export interface ThingIdentity extends CertificateFacts {
+  readonly kind: 'device';
+  readonly thing: string;
+  readonly thingState: ThingState;
+  readonly thingType: string | null;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** The thing's groups and their ancestors. */
+  readonly groups: readonly string[];
+  readonly certificateStatus: 'active' | 'revoked';
+  readonly mustRotate: boolean;
+}
+
+/** A claim certificate: the connection may only provision devices from its template. */
+export interface ClaimIdentity extends CertificateFacts {
+  readonly kind: 'claim';
+  readonly template: string;
+  readonly certificateStatus: 'active' | 'revoked';
+}
+
+/**
+ * Finds the registry's record of a client certificate the TLS layer verified. A certificate of a
+ * registered third-party CA that is not known yet registers its device just in time. Returns null
+ * for a certificate Fleetward has no record of (it chained to a trusted CA, but was never issued
+ * or registered: refuse it).
+ */
+export async function identify(deps: { readonly store: Store; readonly groups: Groups; readonly thirdPartyCas: ThirdPartyCas }, certificate: X509Certificate, source: string): Promise<DeviceIdentity | null> {
+  const { db } = deps.store;
+  const external = await externalIssuer(deps.store, certificate);
+  const serial = external === null ? serialOf(certificate) : `${external}:${serialOf(certificate)}`;
+  let row = await certificateRow(deps.store, serial);
+  if (row === undefined && external !== null) {
+    await deps.thirdPartyCas.justInTimeRegister(certificate, source);
+    row = await certificateRow(deps.store, serial);
+  }
+  if (row === undefined) return null;
+  const facts = { serial, caId: row.ca_id, certCn: row.subject_cn, certIssuer: certificate.issuer.split('\n').join(', '), certificateStatus: row.status as 'active' | 'revoked' };
+  if (row.kind === 'claim') return { kind: 'claim', template: row.template ?? row.subject_cn, ...facts };
+  if (row.thing_id === null || row.thing === null || row.state === null) throw new FleetwardError('FW_ERR_INTERNAL', `device certificate ${serial} has no thing`);
+  const attributes = await db.selectFrom('thing_attributes').select(['key', 'value']).where('thing_id', '=', row.thing_id).execute();
+  const { effective } = await deps.groups.groupsOf(row.thing);
+  return {
+    kind: 'device',
+    thing: row.thing,
+    thingState: row.state as ThingState,
+    thingType: row.type,
+    attributes: Object.fromEntries(attributes.map((a) => [a.key, a.value])),
+    groups: effective,
+    mustRotate: row.must_rotate === 1,
+    ...facts,
+  };
+}
+
+function certificateRow(store: Store, serial: string) {
+  return store.db
+    .selectFrom('certificates')
+    .leftJoin('things', 'things.id', 'certificates.thing_id')
+    .select(['certificates.ca_id', 'certificates.kind', 'certificates.template', 'certificates.subject_cn', 'certificates.status', 'certificates.must_rotate', 'certificates.thing_id', 'things.name as thing', 'things.state', 'things.type'])
+    .where('certificates.serial', '=', serial)
+    .executeTakeFirst();
+}
+
+const parsed = new Map<string, X509Certificate>();
+
+/** The id of the registered third-party CA that issued the certificate, or null for Fleetward's own. */
+async function externalIssuer(store: Store, certificate: X509Certificate): Promise<string | null> {
+  const cas = await store.db.selectFrom('certificate_authorities').select(['id', 'cert_pem']).where('role', '=', 'external').where('status', '=', 'active').execute();
+  for (const ca of cas) {
+    let issuer = parsed.get(ca.cert_pem);
+    if (issuer === undefined) {
+      issuer = new X509Certificate(ca.cert_pem);
+      parsed.set(ca.cert_pem, issuer);
+    }
+    if (certificate.issuer === issuer.subject && certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey)) return ca.id;
+  }
+  return null;
+}

@@ -1,0 +1,67 @@
+import type { X509Certificate } from 'node:crypto';
+import { clientTokenOf, FleetwardError, parseProvisioningRequest, parseRenewalRequest, Topics, type CertificateAccepted, type RequestRejected, type ReservedRequest } from '@fleetward/protocol';
+import type { Certificates, IssuedCertificate } from '../identity/certificates.js';
+import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
+import type { DeviceIdentity } from './device-identity.js';
+
+export interface ReservedRequestServices {
+  readonly claims: ClaimProvisioning;
+  readonly certificates: Certificates;
+  /** Told about answers that are not a refusal of bad input: failures of our own. */
+  readonly onFailure: (error: unknown) => void;
+}
+
+/** An answer for the one client that asked. */
+export interface Reply {
+  readonly topic: string;
+  readonly payload: Buffer;
+}
+
+/**
+ * Answers the requests devices send on reserved topics: provisioning by claim (a claim certificate
+ * trades a device's CSR for its own certificate) and certificate renewal. Every request gets an
+ * answer on `.../accepted` or `.../rejected`, with a stable error code when refused.
+ */
+export async function answerReservedRequest(services: ReservedRequestServices, request: ReservedRequest, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<Reply> {
+  const [accepted, rejected] = request.kind === 'provisioning' ? [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)] : [Topics.renewAccepted(request.thing), Topics.renewRejected(request.thing)];
+  const clientToken = clientTokenOf(payload);
+  try {
+    const issued = request.kind === 'provisioning' ? await provision(services, request.template, identity, certificate, payload, source) : await renew(services, request.thing, identity, certificate, payload, source);
+    const answer: CertificateAccepted = { thing: issued.thing, serial: issued.certificate.serial, certificatePem: issued.certificate.certificatePem, chainPem: issued.certificate.chainPem, notAfter: issued.certificate.notAfter, ...(clientToken !== undefined && { clientToken }) };
+    return { topic: accepted, payload: Buffer.from(JSON.stringify(answer)) };
+  } catch (error) {
+    const known = error instanceof FleetwardError;
+    if (!known) services.onFailure(error);
+    const answer: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed', ...(clientToken !== undefined && { clientToken }) };
+    return { topic: rejected, payload: Buffer.from(JSON.stringify(answer)) };
+  }
+}
+
+async function provision(services: ReservedRequestServices, template: string, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
+  if (identity.kind !== 'claim' || identity.template !== template) throw new FleetwardError('FW_ERR_ENROLLMENT_DENIED', 'only a claim certificate of this template may provision from it', { reason: 'other-template' });
+  const request = parseProvisioningRequest(payload);
+  return services.claims.claim({
+    template,
+    credential: { kind: 'certificate', certificate },
+    csr: request.csr,
+    via: 'claim',
+    source,
+    ...(request.parameters && { parameters: request.parameters }),
+    ...(request.keyStorage && { keyStorage: request.keyStorage }),
+    ...(request.attestation && { attestation: request.attestation }),
+  });
+}
+
+async function renew(services: ReservedRequestServices, thing: string, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
+  if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device renews only its own certificate');
+  const request = parseRenewalRequest(payload);
+  const issued = await services.certificates.renew({
+    current: certificate,
+    csr: request.csr,
+    via: 'renewal',
+    source,
+    ...(request.keyStorage && { keyStorage: request.keyStorage }),
+    ...(request.attestation && { attestation: request.attestation }),
+  });
+  return { thing, certificate: issued };
+}
