@@ -39,7 +39,7 @@ import { ThirdPartyCas } from './identity/third-party-cas.js';
 import { Manufacturing } from './identity/manufacturing.js';
 import { ClaimProvisioning } from './identity/provisioning/claim.js';
 import { EnrollmentTokens } from './identity/provisioning/enrollment-tokens.js';
-import { ProvisioningTemplates } from './identity/provisioning/templates.js';
+import { ProvisioningTemplates, type TemplatePolicies } from './identity/provisioning/templates.js';
 import { OcspResponder } from './identity/ocsp-responder.js';
 import { Groups } from './identity/registry/groups.js';
 import { ThingTypes } from './identity/registry/thing-types.js';
@@ -124,8 +124,16 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const metrics = createMetrics();
     const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
     const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
-    const identity = identityServices({ config, store, audit, clock, keyRing, logger, metrics });
+    // The policy store needs the registry's groups, and provisioning needs the policy store: bound late.
+    const late: { policies?: PolicyStore } = {};
+    const templatePolicies: TemplatePolicies = {
+      async attachWithin(trx, thing, names, actor) {
+        for (const name of names) await (late.policies as PolicyStore).attachWithin(trx, name, { kind: 'thing', name: thing }, actor);
+      },
+    };
+    const identity = identityServices({ config, store, audit, clock, keyRing, logger, metrics, templatePolicies });
     const policies = new PolicyStore({ store, audit, clock, groups: identity.groups });
+    late.policies = policies;
     const data = await openDataServices(
       { store, audit, clock, keyRing, onWriteError: (error, lost) => logger.error({ err: error, lost }, 'a telemetry batch could not be stored') },
       {
@@ -147,8 +155,8 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
   }
 }
 
-function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger; metrics: NodeMetrics }): IdentityServices {
-  const { config, store, audit, clock, keyRing, logger, metrics } = deps;
+function identityServices(deps: { config: Config; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger; metrics: NodeMetrics; templatePolicies: TemplatePolicies }): IdentityServices {
+  const { config, store, audit, clock, keyRing, logger, metrics, templatePolicies } = deps;
   const events = new IdentityEvents((error) => logger.error({ err: error }, 'an identity event listener failed'));
   const custody = keyCustody(config, keyRing);
   const cas = new CertificateAuthorities(store, custody, pkiBaseUrl(config), clock);
@@ -159,8 +167,8 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   const manufacturing = new Manufacturing({ store, things, certificates, events });
   const templates = new ProvisioningTemplates({ store, audit, clock });
   const enrollmentTokens = new EnrollmentTokens({ store, audit, clock });
-  const claims = new ClaimProvisioning({ store, audit, clock, templates, tokens: enrollmentTokens, things, certificates, events });
-  const thirdPartyCas = new ThirdPartyCas({ store, audit, clock, templates, things });
+  const claims = new ClaimProvisioning({ store, audit, clock, templates, tokens: enrollmentTokens, things, certificates, events, templatePolicies });
+  const thirdPartyCas = new ThirdPartyCas({ store, audit, clock, templates, things, templatePolicies });
   const crl = new CrlPublisher({ store, clock, cas: () => cas.signingCas(), validityHours: config.pki.crlValidityHours });
   const ocsp = new OcspResponder({ store, clock, cas: () => cas.signingCas() });
   const credentialAudit = new CredentialAudit({

@@ -10,7 +10,7 @@ import { keyFingerprint, fromPem } from './pki/certificate.js';
 import { subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
 import { checkDeviceKey } from './pki/key-policy.js';
 import { denied } from './provisioning/enrollment-tokens.js';
-import { wholeMatch, type ProvisioningTemplates } from './provisioning/templates.js';
+import { wholeMatch, type ProvisioningTemplates, type TemplatePolicies } from './provisioning/templates.js';
 import { thingName } from './registry/names.js';
 import type { Things } from './registry/things.js';
 
@@ -23,6 +23,7 @@ export interface ThirdPartyCaDependencies {
   readonly clock: Clock;
   readonly templates: ProvisioningTemplates;
   readonly things: Things;
+  readonly templatePolicies: TemplatePolicies;
 }
 
 /**
@@ -128,6 +129,7 @@ export class ThirdPartyCas {
           throw new FleetwardError('FW_ERR_KEY_REUSED', 'this public key already belongs to another thing');
         }
         const thingId = await this.#deps.things.createWithin(trx, { name: thingName(thing), state: 'active', groups: template.groups, attributes: template.attributes, ...(template.thingType !== null && { type: template.thingType }) }, actor);
+        await this.#deps.templatePolicies.attachWithin(trx, thing, template.policies, actor);
         await trx.insertInto('certificate_keys').values({ key_fingerprint: fingerprint, thing_id: thingId, created_at: now.toISOString() }).execute();
         await trx
           .insertInto('certificates')

@@ -282,7 +282,13 @@ describe('provisioning and renewal over MQTT', () => {
   it('a device with a claim certificate gets its own identity; only the asking client receives the answer', async () => {
     const g = await gateway('sqlite');
     const { templates, certificates } = g.t.node.context.identity;
-    await templates.create('thermo', { namePattern: 'thermo-[0-9a-f]{6}', parameters: { serial: '[A-Z0-9]{8}' } }, admin);
+    // The template's policy is attached to every thing it provisions.
+    await g.t.node.context.policies.create('thermostat', { version: '2026-11', statements: [
+      { effect: 'allow', actions: ['mqtt:connect'], resources: ['client/${thing.name}'] },
+      { effect: 'allow', actions: ['mqtt:publish', 'mqtt:subscribe', 'mqtt:receive'], resources: ['topic/things/${thing.name}/#'] },
+      { effect: 'allow', actions: ['mqtt:subscribe', 'mqtt:receive'], resources: ['topic/alerts/#'] },
+    ] }, admin);
+    await templates.create('thermo', { namePattern: 'thermo-[0-9a-f]{6}', parameters: { serial: '[A-Z0-9]{8}' }, policies: ['thermostat'] }, admin);
     const claimKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const claimIssued = await certificates.issue({ subject: 'thermo', kind: 'claim', csr: csrFor('thermo', claimKeys), via: 'operator', template: 'thermo' }, admin);
     const claim: DeviceCredentials = { name: 'thermo', serial: claimIssued.serial, keyPem: claimKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certPem: claimIssued.certificatePem };
@@ -309,9 +315,22 @@ describe('provisioning and renewal over MQTT', () => {
     // The claim certificate reaches nothing else.
     expect(await granted(asking, ['things/#', '$fw/things/#'])).toEqual([0x87, 0x87]);
 
-    // The new identity connects as itself.
+    // The new identity connects as itself, with the template's policy.
     const device = await g.connect({ name: 'thermo-0a0b0c', serial: answer.serial, keyPem: deviceKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certPem: answer.certificatePem });
     expect(device.client.connected).toBe(true);
+    expect((await g.t.node.context.policies.attachments({ target: { kind: 'thing', name: 'thermo-0a0b0c' } })).map((a) => a.policy)).toEqual(['thermostat']);
+    expect(await granted(device, ['alerts/#', '$fw/things/thermo-0a0b0c/#'])).toEqual([1, 0x87]);
+
+    // A template naming a policy that does not exist provisions nothing.
+    await templates.create('broken', { namePattern: 'broken-[0-9]', policies: ['missing'] }, admin);
+    const brokenClaimKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const brokenClaim = await certificates.issue({ subject: 'broken', kind: 'claim', csr: csrFor('broken', brokenClaimKeys), via: 'operator', template: 'broken' }, admin);
+    const asker = await g.connect({ name: 'broken', serial: brokenClaim.serial, keyPem: brokenClaimKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certPem: brokenClaim.certificatePem }, { clientId: 'factory-c' });
+    await asker.client.subscribeAsync(Topics.provisioningRejected('broken'), { qos: 1 });
+    const refusedAnswer = nextMessage(asker, Topics.provisioningRejected('broken'));
+    await asker.client.publishAsync(Topics.provisioningRequest('broken'), JSON.stringify({ csr: csrFor('broken-1') }), { qos: 1 });
+    expect(JSON.parse((await refusedAnswer).toString()) as RequestRejected).toMatchObject({ code: 'FW_ERR_NOT_FOUND' });
+    await expect(g.t.node.context.identity.things.get('broken-1')).rejects.toThrow();
   });
 
   it('a device renews its certificate over MQTT, and is told to when its certificate must rotate (retained)', async () => {

@@ -199,22 +199,25 @@ export class PolicyStore {
 
   /** Attaches a policy to a thing, a group or a device certificate; attaching it again changes nothing. */
   async attach(name: string, target: AttachmentTarget, actor: Actor): Promise<PolicyAttachment> {
-    return this.#deps.store.db.transaction().execute(async (trx) => {
-      await policyRow(trx, name);
-      const resolved = await resolveTarget(trx, target);
-      const existing = await trx.selectFrom('policy_attachments').select(['policy']).where('target_kind', '=', target.kind).where('target_name', '=', resolved.target.name).execute();
-      const same = existing.some((e) => e.policy === name);
-      if (!same && existing.length >= POLICY_STORE_LIMITS.maxPoliciesPerTarget) {
-        throw new FleetwardError('FW_ERR_CONFLICT', `${target.kind} ${target.name} already has ${POLICY_STORE_LIMITS.maxPoliciesPerTarget} policies attached`, { target: targetLabel(resolved.target) });
-      }
-      if (!same) {
-        const { target: t, ...columns } = resolved;
-        await trx.insertInto('policy_attachments').values({ id: randomUUID(), policy: name, target_kind: t.kind, target_name: t.name, ...columns, created_at: this.#now(), created_by: actor.name }).execute();
-        await this.#audit(trx, actor, 'policy.attach', name, { target: targetLabel(t) });
-      }
-      const row = await trx.selectFrom('policy_attachments').selectAll().where('policy', '=', name).where('target_kind', '=', target.kind).where('target_name', '=', resolved.target.name).executeTakeFirstOrThrow();
-      return toAttachment(row);
-    });
+    return this.#deps.store.db.transaction().execute((trx) => this.attachWithin(trx, name, target, actor));
+  }
+
+  /** `attach` inside the caller's transaction (a thing provisioned from a template gets its policies with it). */
+  async attachWithin(trx: Transaction<Tables>, name: string, target: AttachmentTarget, actor: Actor): Promise<PolicyAttachment> {
+    await policyRow(trx, name);
+    const resolved = await resolveTarget(trx, target);
+    const existing = await trx.selectFrom('policy_attachments').select(['policy']).where('target_kind', '=', target.kind).where('target_name', '=', resolved.target.name).execute();
+    const same = existing.some((e) => e.policy === name);
+    if (!same && existing.length >= POLICY_STORE_LIMITS.maxPoliciesPerTarget) {
+      throw new FleetwardError('FW_ERR_CONFLICT', `${target.kind} ${target.name} already has ${POLICY_STORE_LIMITS.maxPoliciesPerTarget} policies attached`, { target: targetLabel(resolved.target) });
+    }
+    if (!same) {
+      const { target: t, ...columns } = resolved;
+      await trx.insertInto('policy_attachments').values({ id: randomUUID(), policy: name, target_kind: t.kind, target_name: t.name, ...columns, created_at: this.#now(), created_by: actor.name }).execute();
+      await this.#audit(trx, actor, 'policy.attach', name, { target: targetLabel(t) });
+    }
+    const row = await trx.selectFrom('policy_attachments').selectAll().where('policy', '=', name).where('target_kind', '=', target.kind).where('target_name', '=', resolved.target.name).executeTakeFirstOrThrow();
+    return toAttachment(row);
   }
 
   /** Detaches a policy; returns the attachment removed. */

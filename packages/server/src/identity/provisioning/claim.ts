@@ -12,7 +12,7 @@ import { parseCertificateRequest } from '../pki/csr.js';
 import { thingName } from '../registry/names.js';
 import type { Things } from '../registry/things.js';
 import { denied, type EnrollmentTokens } from './enrollment-tokens.js';
-import { wholeMatch, type ProvisioningTemplates } from './templates.js';
+import { wholeMatch, type ProvisioningTemplates, type TemplatePolicies } from './templates.js';
 
 /** What a device proves it may provision with: a template's enrollment token or claim certificate. */
 export type ClaimCredential =
@@ -43,6 +43,7 @@ export interface ClaimDependencies {
   readonly things: Things;
   readonly certificates: Certificates;
   readonly events: IdentityEvents;
+  readonly templatePolicies: TemplatePolicies;
 }
 
 /**
@@ -90,6 +91,7 @@ export class ClaimProvisioning {
           { name: thingName(name), state: 'pending', groups: template.groups, attributes: { ...template.attributes, ...parameters }, ...(template.thingType !== null && { type: template.thingType }) },
           actor,
         );
+        await this.#deps.templatePolicies.attachWithin(trx, name, template.policies, actor);
         const { results } = await this.#deps.certificates.commitWithin(trx, [{ prepared, actor }]);
         const result = results[0];
         if (result instanceof FleetwardError || result === undefined) throw result ?? new FleetwardError('FW_ERR_INTERNAL', 'no issuance result');

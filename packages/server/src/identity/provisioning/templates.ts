@@ -1,3 +1,4 @@
+import type { Transaction } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { actorFields, type Actor } from '../../audit/audit-events.js';
@@ -9,7 +10,7 @@ import { checkAttributes, registryName, type Attributes } from '../registry/name
 /**
  * How a device that claims an identity is registered: the names it may take, its type, groups,
  * fixed attributes, the parameters it may send (each checked by a pattern, kept as attributes)
- * and the policies to attach (applied once policies exist).
+ * and the policies attached to every thing it provisions.
  */
 export interface ProvisioningTemplate {
   readonly name: string;
@@ -107,4 +108,12 @@ function toTemplate(row: Tables['provisioning_templates']): ProvisioningTemplate
 
 function notFound(name: string): FleetwardError {
   return new FleetwardError('FW_ERR_NOT_FOUND', `template ${name} does not exist`, { template: name });
+}
+
+/**
+ * Attaches a template's policies to a thing it provisions, inside the provisioning transaction
+ * (the access module does it; the identity module only knows the names).
+ */
+export interface TemplatePolicies {
+  attachWithin(trx: Transaction<Tables>, thing: string, policies: readonly string[], actor: Actor): Promise<void>;
 }
