@@ -2,13 +2,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../../packages/server/src/config/load-config.js';
 import { toPem } from '../../packages/server/src/identity/pki/certificate.js';
 import { buildCertificateRequest } from '../../packages/server/src/identity/pki/csr.js';
 import { thingName } from '../../packages/server/src/identity/registry/names.js';
 import { closeContext, openHome } from '../../packages/server/src/node.js';
-import { POSTGRES_URL } from '../lib/bench-home.js';
+import { dropSchema, POSTGRES_URL } from '../lib/bench-home.js';
 
 /** One device as manufacturing leaves it: its own key, and its certificate followed by the issuing CA. */
 export interface BenchDevice {
@@ -94,15 +93,5 @@ export async function provisionFleet(count: number, options: { readonly postgres
   } catch (error) {
     await remove().catch(() => undefined);
     throw error;
-  }
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
   }
 }

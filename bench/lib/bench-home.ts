@@ -39,7 +39,8 @@ export async function openBench(postgresSchema?: string): Promise<Bench> {
   }
 }
 
-async function dropSchema(schema: string): Promise<void> {
+/** Drops a throw-away PostgreSQL schema of a bench run. */
+export async function dropSchema(schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   try {
