@@ -106,8 +106,6 @@ export class DeviceGateway {
   readonly #watch: RegistryWatch;
   /** Live connections per client id, to tell a takeover from a first connection. */
   readonly #live = new Map<string, number>();
-  readonly #clientIds = new WeakMap<ConnectionInfo, string>();
-  readonly #throttleKeys = new WeakMap<ConnectionInfo, string>();
   /** Every admitted connection of this node, to re-evaluate when policies change. */
   readonly #sessions = new Set<DeviceSession>();
   readonly #sessionOf = new WeakMap<ConnectionInfo, DeviceSession>();
@@ -290,11 +288,10 @@ export class DeviceGateway {
   #serve(stream: Duplex, connection: ConnectionInfo): void {
     stream.once('close', () => {
       const session = this.#sessionOf.get(connection);
-      if (session !== undefined) this.#sessions.delete(session);
-      const clientId = this.#clientIds.get(connection);
-      if (clientId === undefined) return;
-      const throttleKey = this.#throttleKeys.get(connection);
-      if (throttleKey !== undefined) this.throttle.onDisconnect(throttleKey, clientId);
+      if (session === undefined) return;
+      this.#sessions.delete(session);
+      const { clientId, throttleKey } = session;
+      this.throttle.onDisconnect(throttleKey, clientId);
       const left = (this.#live.get(clientId) ?? 1) - 1;
       if (left > 0) this.#live.set(clientId, left);
       else this.#live.delete(clientId);
@@ -323,18 +320,17 @@ export class DeviceGateway {
     const verdict = this.throttle.allowConnect(throttleKey, clientId, source, this.#now());
     if (verdict !== 'ok') return this.#throttled(verdict, 'connect', identity);
 
+    // Registered before anything is awaited, so a connection that closes meanwhile is forgotten too.
+    const session: DeviceSession = { identity, policy, policyNames: names, clientId, certificate, source, throttleKey };
+    this.#sessions.add(session);
+    this.#sessionOf.set(connection, session);
     const takeover = (this.#live.get(clientId) ?? 0) > 0;
     this.#live.set(clientId, (this.#live.get(clientId) ?? 0) + 1);
-    this.#clientIds.set(connection, clientId);
-    this.#throttleKeys.set(connection, throttleKey);
     await this.#deps.audit.record({ actor: actorOf(identity), action: takeover ? 'mqtt.takeover' : 'mqtt.connect', outcome: 'success', source, target: targetOf(identity), details: { clientId, serial: identity.serial, protocol: connect.protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1' } });
     this.#deps.metrics.mqttConnects.inc({ outcome: 'success', reason: takeover ? 'takeover' : 'new' });
     // Not awaited: a device need not wait for the write (uses are group-committed; a failure is logged).
     this.#deps.credentialAudit.recordUse(identity.serial, clientId).catch((error: unknown) => this.#deps.logger.warn({ err: error }, 'could not record a certificate use'));
     if (identity.kind === 'device' && identity.mustRotate) setImmediate(() => this.#askToRenew(identity.thing, identity.serial));
-    const session: DeviceSession = { identity, policy, policyNames: names, clientId, certificate, source, throttleKey };
-    this.#sessions.add(session);
-    this.#sessionOf.set(connection, session);
     return { admit: true, context: session };
   }
 

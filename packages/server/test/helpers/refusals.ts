@@ -17,6 +17,12 @@ export async function refused(operation: Promise<unknown>): Promise<FleetwardErr
   throw new Error('expected the operation to be refused');
 }
 
+/** `CODE` or `CODE:reason` of the refusal an operation fails with (the reason a denial names). */
+export async function refusalReason(operation: Promise<unknown>): Promise<string> {
+  const error = await refused(operation);
+  return `${error.code}${typeof error.details.reason === 'string' ? `:${error.details.reason}` : ''}`;
+}
+
 /** The FleetwardError a synchronous operation fails with; fails the test if it did not. */
 export function refusalOf(operation: () => unknown): FleetwardError {
   try {

@@ -252,7 +252,7 @@ describe('device gateway transport', () => {
     const url = new URL(g.mqttUrl);
     // A CONNECT as MQTT.js sends it: whatever happens to the handshake, no CONNACK may come back.
     const connectPacket = Buffer.from('101000044d5154540502003c00000373656e', 'hex');
-    const attempt = (options: Record<string, unknown>) =>
+    const handshake = (options: Record<string, unknown>) =>
       new Promise<string>((resolve) => {
         let answered = false;
         const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: g.caPem, servername: 'localhost', ...options });
@@ -261,7 +261,6 @@ describe('device gateway transport', () => {
         socket.once('error', (error: NodeJS.ErrnoException) => resolve(answered ? 'answered' : (error.code ?? error.message)));
         socket.once('close', () => resolve(answered ? 'answered' : 'closed'));
       });
-    const handshake = attempt;
     expect(await handshake({})).toMatch(/CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|closed|ECONNRESET/);
     expect(await handshake({ maxVersion: 'TLSv1.2' })).toMatch(/HANDSHAKE_FAILURE|closed|ECONNRESET/);
     const dir = await mkdtemp(join(tmpdir(), 'fleetward-stranger-'));

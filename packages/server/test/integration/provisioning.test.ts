@@ -1,10 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FleetwardError } from '@fleetward/protocol';
+import type { FleetwardError } from '@fleetward/protocol';
 import { closeContext, openHome, type NodeContext } from '../../src/node.js';
 import { csrFor, p256 } from '../helpers/csr.js';
 import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
-import { refusalCode } from '../helpers/refusals.js';
+import { refusalCode, refusalReason } from '../helpers/refusals.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,16 +21,6 @@ async function fresh(dialect: Dialect, clock = new TestClock()): Promise<NodeCon
   await context.identity.groups.create({ name: 'fleet' }, admin);
   await context.identity.templates.create('thermo', { namePattern: 'thermo-[0-9a-f]{6}', thingType: 'thermostat', groups: ['fleet'], attributes: { vendor: 'acme' }, parameters: { serial: '[A-Z0-9]{8}' } }, admin);
   return context;
-}
-
-async function reason(operation: Promise<unknown>): Promise<string> {
-  try {
-    await operation;
-  } catch (error) {
-    if (error instanceof FleetwardError) return `${error.code}${typeof error.details.reason === 'string' ? `:${error.details.reason}` : ''}`;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe.each(DIALECTS)('fleet provisioning by claim on %s', (dialect) => {
@@ -72,14 +62,14 @@ describe.each(DIALECTS)('fleet provisioning by claim on %s', (dialect) => {
       ['a parameter that does not match', () => claim(good.token, 'thermo-abcdef', { serial: 'lower' }), 'FW_ERR_VALIDATION'],
       ['an unknown parameter', () => claim(good.token, 'thermo-abcdef', { serial: 'AB12CD34', admin: 'true' }), 'FW_ERR_VALIDATION'],
     ];
-    for (const [what, attempt, expected] of cases) expect(await reason(attempt()), what).toBe(expected);
+    for (const [what, attempt, expected] of cases) expect(await refusalReason(attempt()), what).toBe(expected);
     expect((await context.identity.things.list({ limit: 100 })).things).toEqual([]);
     expect((await enrollmentTokens.list('thermo')).find((t) => t.id === good.id)?.usesLeft).toBe(5);
     const denied = (await context.audit.list({ limit: 100, action: 'provisioning.claim' })).filter((e) => e.outcome === 'denied');
     expect(denied).toHaveLength(cases.length);
 
     clock.advance(3_600_001);
-    expect(await reason(claim(good.token))).toBe('FW_ERR_ENROLLMENT_DENIED:expired');
+    expect(await refusalReason(claim(good.token))).toBe('FW_ERR_ENROLLMENT_DENIED:expired');
   });
 
   it('a one-time token serves one device only, even when two race for it', async () => {
@@ -101,11 +91,11 @@ describe.each(DIALECTS)('fleet provisioning by claim on %s', (dialect) => {
     const claimCertificate = new X509Certificate(claimIssued.certificatePem);
     const viaCert = (name: string, certificate: X509Certificate, template = 'thermo') => claims.claim({ template, credential: { kind: 'certificate', certificate }, csr: csrFor(name), parameters: { serial: 'AB12CD34' }, via: 'est' });
     expect((await viaCert('thermo-0000aa', claimCertificate)).thing).toBe('thermo-0000aa');
-    expect(await reason(viaCert('x-1', claimCertificate, 'other'))).toBe('FW_ERR_ENROLLMENT_DENIED:other-template');
+    expect(await refusalReason(viaCert('x-1', claimCertificate, 'other'))).toBe('FW_ERR_ENROLLMENT_DENIED:other-template');
     const device = new X509Certificate((await certificates.list({ limit: 10, thing: 'thermo-0000aa' })).certificates[0]?.pem ?? '');
-    expect(await reason(viaCert('thermo-0000bb', device))).toBe('FW_ERR_ENROLLMENT_DENIED:not-a-claim-certificate');
+    expect(await refusalReason(viaCert('thermo-0000bb', device))).toBe('FW_ERR_ENROLLMENT_DENIED:not-a-claim-certificate');
     await certificates.revoke(claimIssued.serial, 'privilegeWithdrawn', admin);
-    expect(await reason(viaCert('thermo-0000cc', claimCertificate))).toBe('FW_ERR_CERT_REVOKED');
+    expect(await refusalReason(viaCert('thermo-0000cc', claimCertificate))).toBe('FW_ERR_CERT_REVOKED');
   });
 
   it('renewal: a new key, the old certificate kept for the overlap window then retired; refused for the same key, a revoked or a suspended device', async () => {

@@ -3,10 +3,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FleetwardError } from '@fleetward/protocol';
 import { closeContext, openHome, type NodeContext } from '../../src/node.js';
 import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
 import { externalCa } from '../helpers/external-ca.js';
+import { refusalReason } from '../helpers/refusals.js';
 
 const admin = { name: 'operator:admin' };
 const cleanups: (() => Promise<void>)[] = [];
@@ -23,16 +23,6 @@ async function fresh(dialect: Dialect, clock?: TestClock): Promise<{ context: No
   return { context, dir: await mkdtemp(join(tmpdir(), 'fw-3p-')) };
 }
 
-async function code(operation: Promise<unknown>): Promise<string> {
-  try {
-    await operation;
-  } catch (error) {
-    if (error instanceof FleetwardError) return `${error.code}${typeof error.details.reason === 'string' ? `:${error.details.reason}` : ''}`;
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
-
 describe.each(DIALECTS)('third-party CA registration and just-in-time registration on %s', (dialect) => {
   it('registers a CA only with proof of possession of its key over a fresh, unused code', async () => {
     const { context, dir } = await fresh(dialect);
@@ -41,17 +31,17 @@ describe.each(DIALECTS)('third-party CA registration and just-in-time registrati
     const mallory = await externalCa(dir, 'mallory');
     const { code: good } = await cas.registrationCode();
     const register = (verificationPem: string, caPem = acme.pem) => cas.register({ caPem, verificationPem, template: 'acme-jitr' }, admin);
-    expect(await code(register(await mallory.sign(good)))).toBe('FW_ERR_ENROLLMENT_DENIED:no-proof-of-possession');
-    expect(await code(register(await acme.sign('not-a-code')))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
-    expect(await code(register(await acme.sign('0'.repeat(40))))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
+    expect(await refusalReason(register(await mallory.sign(good)))).toBe('FW_ERR_ENROLLMENT_DENIED:no-proof-of-possession');
+    expect(await refusalReason(register(await acme.sign('not-a-code')))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
+    expect(await refusalReason(register(await acme.sign('0'.repeat(40))))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
     const leafOnly = await acme.sign('acme-1');
-    expect(await code(register(await acme.sign(good), leafOnly))).toBe('FW_ERR_VALIDATION');
-    expect(await code(register('garbage'))).toBe('FW_ERR_VALIDATION');
+    expect(await refusalReason(register(await acme.sign(good), leafOnly))).toBe('FW_ERR_VALIDATION');
+    expect(await refusalReason(register('garbage'))).toBe('FW_ERR_VALIDATION');
     const registered = await register(await acme.sign(good));
     expect(registered).toMatchObject({ role: 'external', status: 'active', keyOnline: false });
-    expect(await code(register(await acme.sign(good)))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
+    expect(await refusalReason(register(await acme.sign(good)))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
     const { code: another } = await cas.registrationCode();
-    expect(await code(register(await acme.sign(another)))).toBe('FW_ERR_CONFLICT');
+    expect(await refusalReason(register(await acme.sign(another)))).toBe('FW_ERR_CONFLICT');
     const audit = await context.audit.list({ limit: 100, action: 'ca.register' });
     expect(audit.filter((e) => e.outcome === 'denied')).toHaveLength(7);
     expect(audit.filter((e) => e.outcome === 'success')).toHaveLength(1);
@@ -63,7 +53,7 @@ describe.each(DIALECTS)('third-party CA registration and just-in-time registrati
     const acme = await externalCa(dir, 'acme');
     const { code: stale } = await context.identity.thirdPartyCas.registrationCode();
     clock.advance(24 * 3_600_000 + 1);
-    expect(await code(context.identity.thirdPartyCas.register({ caPem: acme.pem, verificationPem: await acme.sign(stale) }, admin))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
+    expect(await refusalReason(context.identity.thirdPartyCas.register({ caPem: acme.pem, verificationPem: await acme.sign(stale) }, admin))).toBe('FW_ERR_ENROLLMENT_DENIED:bad-registration-code');
   });
 
   it('the first contact of a device with a registered CA certificate creates its thing from the template, once', async () => {
@@ -80,14 +70,14 @@ describe.each(DIALECTS)('third-party CA registration and just-in-time registrati
     expect(await context.identity.certificates.get(first.serial)).toMatchObject({ issuedVia: 'jitr', caId: registered.id, status: 'active' });
 
     const jitr = context.identity.thirdPartyCas;
-    expect(await code(jitr.justInTimeRegister(new X509Certificate(await other.sign('acme-43'))))).toBe('FW_ERR_ENROLLMENT_DENIED:unknown');
-    expect(await code(jitr.justInTimeRegister(new X509Certificate(await acme.sign('intruder-1'))))).toBe('FW_ERR_NAME_MISMATCH');
+    expect(await refusalReason(jitr.justInTimeRegister(new X509Certificate(await other.sign('acme-43'))))).toBe('FW_ERR_ENROLLMENT_DENIED:unknown');
+    expect(await refusalReason(jitr.justInTimeRegister(new X509Certificate(await acme.sign('intruder-1'))))).toBe('FW_ERR_NAME_MISMATCH');
     await context.identity.things.create({ name: 'acme-7' }, admin);
-    expect(await code(jitr.justInTimeRegister(new X509Certificate(await acme.sign('acme-7'))))).toBe('FW_ERR_CONFLICT');
+    expect(await refusalReason(jitr.justInTimeRegister(new X509Certificate(await acme.sign('acme-7'))))).toBe('FW_ERR_CONFLICT');
     await context.identity.certificates.revoke(first.serial, 'keyCompromise', admin);
-    expect(await code(jitr.justInTimeRegister(leaf))).toBe('FW_ERR_CERT_REVOKED');
+    expect(await refusalReason(jitr.justInTimeRegister(leaf))).toBe('FW_ERR_CERT_REVOKED');
     await context.identity.thirdPartyCas.deregister(registered.id, admin);
-    expect(await code(jitr.justInTimeRegister(new X509Certificate(await acme.sign('acme-99'))))).toBe('FW_ERR_ENROLLMENT_DENIED:unknown');
+    expect(await refusalReason(jitr.justInTimeRegister(new X509Certificate(await acme.sign('acme-99'))))).toBe('FW_ERR_ENROLLMENT_DENIED:unknown');
     const denied = (await context.audit.list({ limit: 100, action: 'provisioning.jitr' })).filter((e) => e.outcome === 'denied');
     expect(denied).toHaveLength(5);
   });

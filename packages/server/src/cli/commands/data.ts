@@ -6,9 +6,7 @@ import type { AppliedContract, ContractSummary } from '../../data/data-contracts
 import type { Detokenized, QueryResult } from '../../data/data-access.js';
 import { inventoryMarkdown, type Inventory } from '../../data/data-inventory.js';
 import type { PurgeReport } from '../../data/data-retention.js';
-import type { DataServices } from '../../data/data-services.js';
 import type { JsonValue } from '../../json.js';
-import type { NodeContext } from '../../node.js';
 import { action, withJson } from '../action.js';
 import { optionalString, positiveInteger } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
@@ -19,10 +17,6 @@ import { perform, query, segment } from '../target.js';
 /** Whoever can read the data folder holds its keys anyway: local commands read with an admin's clearance. */
 const LOCAL_ROLE = 'admin';
 const MAX_CONTRACT_FILE_BYTES = 1_048_576;
-
-function dataOf(context: NodeContext): Promise<DataServices> {
-  return Promise.resolve(context.data);
-}
 
 /** `fleetward data ...`: rule 9, data minimization. */
 export function dataCommand(program: Command): void {
@@ -35,7 +29,7 @@ export function dataCommand(program: Command): void {
     .action(
       action(async (out, options, path: string) => {
         const documents = await readContracts(path);
-        const applied = await perform(options, async (context, actor) => (await dataOf(context)).contracts.apply(documents, actor), async (client) => (await client.call<{ applied: AppliedContract[] }>('POST', '/api/v1/data/contracts', { contracts: documents })).applied);
+        const applied = await perform(options, async (context, actor) => context.data.contracts.apply(documents, actor), async (client) => (await client.call<{ applied: AppliedContract[] }>('POST', '/api/v1/data/contracts', { contracts: documents })).applied);
         out.result({ applied }, (r) => table(['contract', 'version', 'outcome'], r.applied.map((a) => [a.name, String(a.version), a.outcome])));
       }),
     );
@@ -44,7 +38,7 @@ export function dataCommand(program: Command): void {
     .description('list the data contracts in force')
     .action(
       action(async (out, options) => {
-        const list = await perform(options, async (context) => (await dataOf(context)).contracts.list(), async (client) => (await client.call<{ contracts: ContractSummary[] }>('GET', '/api/v1/data/contracts')).contracts);
+        const list = await perform(options, async (context) => context.data.contracts.list(), async (client) => (await client.call<{ contracts: ContractSummary[] }>('GET', '/api/v1/data/contracts')).contracts);
         out.result({ contracts: list }, (r) => (r.contracts.length === 0 ? 'No data contracts: application data is refused (or passed unclassified, if so configured).' : table(['contract', 'version', 'thing type', 'topic', 'fields'], r.contracts.map((c) => [c.name, String(c.version), c.thingType ?? '*', c.topic, String(c.fields)]))));
       }),
     );
@@ -58,7 +52,7 @@ export function dataCommand(program: Command): void {
         const version = positiveInteger(options.version, '--version', 1_000_000);
         const shown = await perform(
           options,
-          async (context) => (await dataOf(context)).contracts.get(name, version),
+          async (context) => context.data.contracts.get(name, version),
           (client) => client.call<{ summary: ContractSummary; document: JsonValue; versions: number[] }>('GET', `/api/v1/data/contracts/${segment(name)}${query({ version })}`),
         );
         out.result(shown, (r) => JSON.stringify(r.document, null, 2));
@@ -79,7 +73,7 @@ export function dataCommand(program: Command): void {
         const limit = positiveInteger(options.limit, '--limit', 1000);
         const result = await perform(
           options,
-          async (context, actor) => (await dataOf(context)).access.query({ thing, purpose, ...(since !== undefined && { since }), ...(limit !== undefined && { limit }) }, { actor, role: LOCAL_ROLE }),
+          async (context, actor) => context.data.access.query({ thing, purpose, ...(since !== undefined && { since }), ...(limit !== undefined && { limit }) }, { actor, role: LOCAL_ROLE }),
           (client) => client.call<QueryResult>('GET', `/api/v1/data/things/${segment(thing)}${query({ purpose, since, limit })}`),
         );
         out.result(result, describeQuery);
@@ -95,7 +89,7 @@ export function dataCommand(program: Command): void {
         const purpose = optionalString(options.purpose);
         const result = await perform(
           options,
-          async (context, actor) => (await dataOf(context)).access.detokenize(token, purpose, { actor, role: LOCAL_ROLE }),
+          async (context, actor) => context.data.access.detokenize(token, purpose, { actor, role: LOCAL_ROLE }),
           (client) => client.call<Detokenized>('POST', '/api/v1/data/detokenize', { token, ...(purpose !== undefined && { purpose }) }),
         );
         out.result(result, (r) => `${r.token} = ${JSON.stringify(r.value)}  (${r.thing}, ${r.contract}/${r.field})`);
@@ -108,7 +102,7 @@ export function dataCommand(program: Command): void {
     .action(
       action(async (out, options) => {
         const thing = String(options.thing);
-        const report = await perform(options, async (context, actor) => (await dataOf(context)).retention.purgeThing(thing, actor), (client) => client.call<PurgeReport>('POST', `/api/v1/data/things/${segment(thing)}/purge`));
+        const report = await perform(options, async (context, actor) => context.data.retention.purgeThing(thing, actor), (client) => client.call<PurgeReport>('POST', `/api/v1/data/things/${segment(thing)}/purge`));
         out.result(report, (r) => `Erased ${r.rows} stored row(s) and ${r.vaultEntries} token vault entr${r.vaultEntries === 1 ? 'y' : 'ies'} of ${r.thing}.`);
       }),
     );
@@ -119,7 +113,7 @@ export function dataCommand(program: Command): void {
     .action(
       action(async (out, options) => {
         const days = positiveInteger(options.unreadDays, '--unread-days', 3650) ?? 30;
-        const inventory = await perform(options, async (context) => (await dataOf(context)).inventory(days), (client) => client.call<Inventory>('GET', `/api/v1/data/inventory${query({ unreadDays: days })}`));
+        const inventory = await perform(options, async (context) => context.data.inventory(days), (client) => client.call<Inventory>('GET', `/api/v1/data/inventory${query({ unreadDays: days })}`));
         out.result(inventory, inventoryMarkdown);
       }),
     );

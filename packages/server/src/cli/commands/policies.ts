@@ -1,18 +1,13 @@
 import type { Command } from 'commander';
 import { FleetwardError } from '@fleetward/protocol';
-import { attachmentTarget, type FleetAnalysis, type PolicyAttachment, type PolicyStore, type Simulation, type StoredPolicy, type StoredPolicyVersion } from '../../access/policy-store/index.js';
+import { attachmentTarget, type FleetAnalysis, type PolicyAttachment, type Simulation, type StoredPolicy, type StoredPolicyVersion } from '../../access/policy-store/index.js';
 import { serializePolicy, type AttachmentTarget } from '../../access/policy/index.js';
-import type { NodeContext } from '../../node.js';
 import { action, withJson } from '../action.js';
 import { optionalString, positiveInteger } from '../arguments.js';
 import { withConfigFlags } from '../config-flags.js';
 import { readInputFile } from '../files.js';
 import { table } from '../output.js';
 import { perform, query, segment } from '../target.js';
-
-function store(context: NodeContext): PolicyStore {
-  return context.policies;
-}
 
 /** A JSON file named on the command line; unreadable or not JSON is bad input (exit 2). */
 async function jsonFile(file: string): Promise<unknown> {
@@ -38,7 +33,7 @@ export function policiesCommand(program: Command): void {
     .action(
       action(async (out, options, name: string) => {
         const document = await jsonFile(String(options.file));
-        const created = await perform(options, (context, actor) => store(context).create(name, document, actor), (client) => client.call<StoredPolicy>('POST', '/api/v1/policies', { name, document }));
+        const created = await perform(options, (context, actor) => context.policies.create(name, document, actor), (client) => client.call<StoredPolicy>('POST', '/api/v1/policies', { name, document }));
         out.result(created, (p) => `Created policy ${p.name} (version ${p.defaultVersion})`);
       }),
     );
@@ -52,7 +47,7 @@ export function policiesCommand(program: Command): void {
       action(async (out, options, name: string) => {
         const document = await jsonFile(String(options.file));
         const makeDefault = options.default !== false;
-        const updated = await perform(options, (context, actor) => store(context).update(name, document, actor, { makeDefault }), (client) => client.call<StoredPolicy>('PUT', `/api/v1/policies/${segment(name)}`, { document, makeDefault }));
+        const updated = await perform(options, (context, actor) => context.policies.update(name, document, actor, { makeDefault }), (client) => client.call<StoredPolicy>('PUT', `/api/v1/policies/${segment(name)}`, { document, makeDefault }));
         out.result(updated, (p) => `Policy ${p.name}: version ${p.latestVersion} added; version ${p.defaultVersion} in force`);
       }),
     );
@@ -65,11 +60,11 @@ export function policiesCommand(program: Command): void {
       action(async (out, options, name: string) => {
         const version = positiveInteger(options.version, '--version', Number.MAX_SAFE_INTEGER);
         if (version !== undefined) {
-          const shown = await perform(options, (context) => store(context).version(name, version), (client) => client.call<StoredPolicyVersion>('GET', `/api/v1/policies/${segment(name)}/versions/${version}`));
+          const shown = await perform(options, (context) => context.policies.version(name, version), (client) => client.call<StoredPolicyVersion>('GET', `/api/v1/policies/${segment(name)}/versions/${version}`));
           out.result(shown, (v) => `${v.policy} version ${v.version}${v.isDefault ? ' (in force)' : ''}, by ${v.createdBy} at ${v.createdAt}\n${serializePolicy(v.document, 2)}`);
           return;
         }
-        const shown = await perform(options, (context) => store(context).get(name), (client) => client.call<StoredPolicy>('GET', `/api/v1/policies/${segment(name)}`));
+        const shown = await perform(options, (context) => context.policies.get(name), (client) => client.call<StoredPolicy>('GET', `/api/v1/policies/${segment(name)}`));
         out.result(shown, (p) => `${p.name} version ${p.defaultVersion} in force (latest ${p.latestVersion}), attached ${p.attachments} time(s)${p.isDefaultDevicePolicy ? '; the default device policy' : ''}\n${serializePolicy(p.document, 2)}`);
       }),
     );
@@ -78,7 +73,7 @@ export function policiesCommand(program: Command): void {
     .description('list policies')
     .action(
       action(async (out, options) => {
-        const list = await perform(options, (context) => store(context).list(), async (client) => (await client.call<{ policies: StoredPolicy[] }>('GET', '/api/v1/policies')).policies);
+        const list = await perform(options, (context) => context.policies.list(), async (client) => (await client.call<{ policies: StoredPolicy[] }>('GET', '/api/v1/policies')).policies);
         out.result({ policies: list }, (r) =>
           table(['policy', 'in force', 'latest', 'attached', 'statements'], r.policies.map((p) => [p.name + (p.isDefaultDevicePolicy ? ' (default)' : ''), String(p.defaultVersion), String(p.latestVersion), String(p.attachments), String(p.document.statements.length)])),
         );
@@ -95,8 +90,8 @@ export function policiesCommand(program: Command): void {
         const versions = await perform(
           options,
           async (context, actor) => {
-            if (setDefault !== undefined) await store(context).setDefaultVersion(name, setDefault, actor);
-            return store(context).versions(name);
+            if (setDefault !== undefined) await context.policies.setDefaultVersion(name, setDefault, actor);
+            return context.policies.versions(name);
           },
           async (client) => {
             if (setDefault !== undefined) await client.call<StoredPolicy>('PUT', `/api/v1/policies/${segment(name)}/default-version`, { version: setDefault });
@@ -114,7 +109,7 @@ export function policiesCommand(program: Command): void {
     .action(
       action(async (out, options, name: string) => {
         const force = options.force === true;
-        const result = await perform(options, (context, actor) => store(context).delete(name, actor, { force }), (client) => client.call<{ detached: PolicyAttachment[] }>('DELETE', `/api/v1/policies/${segment(name)}${query({ force: force || undefined })}`));
+        const result = await perform(options, (context, actor) => context.policies.delete(name, actor, { force }), (client) => client.call<{ detached: PolicyAttachment[] }>('DELETE', `/api/v1/policies/${segment(name)}${query({ force: force || undefined })}`));
         out.result(result, (r) => `Deleted policy ${name}${r.detached.length > 0 ? ` (detached from ${r.detached.length} target(s))` : ''}`);
       }),
     );
@@ -132,7 +127,7 @@ export function policiesCommand(program: Command): void {
           const path = `/api/v1/policies/${segment(name)}/attachments/${target.kind}/${segment(target.name)}`;
           const attachment = await perform(
             options,
-            (context, actor) => (verb === 'attach' ? store(context).attach(name, target, actor) : store(context).detach(name, target, actor)),
+            (context, actor) => (verb === 'attach' ? context.policies.attach(name, target, actor) : context.policies.detach(name, target, actor)),
             async (client) => (verb === 'attach' ? client.call<PolicyAttachment>('PUT', path) : (await client.call<{ detached: PolicyAttachment }>('DELETE', path)).detached),
           );
           out.result(attachment, (a) => `${verb === 'attach' ? 'Attached' : 'Detached'} ${a.policy} ${verb === 'attach' ? 'to' : 'from'} ${a.target.kind} ${a.target.name}`);
@@ -154,7 +149,7 @@ export function policiesCommand(program: Command): void {
         const cert = optionalString(options.cert);
         const simulation = await perform(
           options,
-          (context) => store(context).simulate({ ...request, ...(source !== undefined && { sourceAddress: source }), ...(cert !== undefined && { certificate: cert }) }),
+          (context) => context.policies.simulate({ ...request, ...(source !== undefined && { sourceAddress: source }), ...(cert !== undefined && { certificate: cert }) }),
           (client) => client.call<Simulation>('POST', '/api/v1/policies/simulate', { ...request, ...(source !== undefined && { source }), ...(cert !== undefined && { certificate: cert }) }),
         );
         out.result(simulation, describeSimulation);
@@ -169,7 +164,7 @@ export function policiesCommand(program: Command): void {
     .action(
       action(async (out, options) => {
         const days = positiveInteger(options.days, '--days', 365);
-        const analysis = await perform(options, (context) => store(context).analyze(days === undefined ? {} : { unusedDays: days }), (client) => client.call<FleetAnalysis>('GET', `/api/v1/policies/analyze${query({ days })}`));
+        const analysis = await perform(options, (context) => context.policies.analyze(days === undefined ? {} : { unusedDays: days }), (client) => client.call<FleetAnalysis>('GET', `/api/v1/policies/analyze${query({ days })}`));
         out.result(analysis, describeAnalysis);
       }),
     );
@@ -188,7 +183,7 @@ export function policiesCommand(program: Command): void {
         const region = optionalString(options.region);
         const account = optionalString(options.account);
         const importOptions = { ...(region !== undefined && { region }), ...(account !== undefined && { account }), ...(options.expandWildcardActions === true && { expandWildcardActions: true }) };
-        const created = await perform(options, (context, actor) => store(context).importAws(name, document, importOptions, actor), (client) => client.call<StoredPolicy>('POST', '/api/v1/policies/import-aws', { name, document, ...importOptions }));
+        const created = await perform(options, (context, actor) => context.policies.importAws(name, document, importOptions, actor), (client) => client.call<StoredPolicy>('POST', '/api/v1/policies/import-aws', { name, document, ...importOptions }));
         out.result(created, (p) => `Imported policy ${p.name} (${p.document.statements.length} statement(s))\n${serializePolicy(p.document, 2)}`);
       }),
     );
