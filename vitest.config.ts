@@ -7,6 +7,7 @@ export default defineConfig({
     alias: {
       '@fleetward/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
       '@fleetward/broker': fileURLToPath(new URL('./packages/broker/src/index.ts', import.meta.url)),
+      '@fleetward/agent': fileURLToPath(new URL('./packages/agent/src/index.ts', import.meta.url)),
     },
   },
   test: {

@@ -8,6 +8,7 @@ import { arch, cpus, loadavg, release, totalmem } from 'node:os';
 import { resultTable, type Scenario } from './lib/report.js';
 import { audit } from './scenarios/audit.js';
 import { data } from './scenarios/data.js';
+import { fleet } from './scenarios/fleet.js';
 import { policy } from './scenarios/policy.js';
 import { broker } from './scenarios/broker.js';
 import { gateway } from './scenarios/gateway.js';
@@ -15,7 +16,7 @@ import { pki } from './scenarios/pki.js';
 import { startup } from './scenarios/startup.js';
 import { throttle } from './scenarios/throttle.js';
 
-const SCENARIOS: readonly Scenario[] = [startup, audit, pki, broker, gateway, policy, throttle, data];
+const SCENARIOS: readonly Scenario[] = [startup, audit, pki, broker, gateway, policy, throttle, data, fleet];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 
 const names = process.argv.slice(2);

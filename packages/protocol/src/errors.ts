@@ -40,6 +40,7 @@ export const errorCodes = {
   FW_ERR_HOME_INSECURE: { title: 'Data folder or secret file is accessible to others', http: 500, mqtt: ReasonCode.ImplementationSpecificError, exit: 2 },
   FW_ERR_HOME_NOT_INITIALIZED: { title: 'Data folder is not initialized', http: 500, mqtt: ReasonCode.ImplementationSpecificError, exit: 1 },
   FW_ERR_KEY_UNREADABLE: { title: 'Sealed key or key-encryption key cannot be read', http: 500, mqtt: ReasonCode.ImplementationSpecificError, exit: 1 },
+  FW_ERR_QUEUE_UNAVAILABLE: { title: 'Device queue cannot be written (disk full or I/O error)', http: 507, mqtt: ReasonCode.QuotaExceeded, exit: 1 },
   FW_ERR_STORE_UNAVAILABLE: { title: 'Database unreachable', http: 503, mqtt: ReasonCode.ServerUnavailable, exit: 1 },
   FW_ERR_STORE_SCHEMA: { title: 'Database schema is newer than this version of Fleetward', http: 500, mqtt: ReasonCode.ServerUnavailable, exit: 1 },
   FW_ERR_CA_UNAVAILABLE: { title: 'Certificate authority not loaded', http: 503, mqtt: ReasonCode.ServerUnavailable, exit: 1 },
@@ -54,6 +55,7 @@ export const errorCodes = {
   FW_ERR_DATA_NO_CONTRACT: { title: 'No data contract covers this topic, and unmatched topics are refused', http: 403, mqtt: ReasonCode.NotAuthorized, exit: 1 },
   FW_ERR_DATA_BACKLOG: { title: 'The telemetry store is behind; data refused until it catches up', http: 503, mqtt: ReasonCode.QuotaExceeded, exit: 1 },
   FW_ERR_PURPOSE_REQUIRED: { title: 'Reading data requires a declared purpose', http: 400, mqtt: ReasonCode.NotAuthorized, exit: 2 },
+  FW_ERR_SEALED_INVALID: { title: 'Sealed value cannot be opened (malformed, modified, sealed to an unknown key or for another device)', http: 400, mqtt: ReasonCode.PayloadFormatInvalid, exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,6 +1,6 @@
 export { ReasonCode } from './reason-codes.js';
 export { errorCodes, FleetwardError, isErrorCode, type ErrorCode, type ErrorSpec } from './errors.js';
-export { parseReservedRequest, RESERVED_PREFIX, Topics, type ReservedRequest } from './topics.js';
+export { deviceReportKind, parseReservedRequest, RESERVED_PREFIX, Topics, type ReservedRequest } from './topics.js';
 export {
   clientTokenOf,
   KEY_STORAGES,
@@ -14,3 +14,6 @@ export {
   type RenewalRequired,
   type RequestRejected,
 } from './messages/credentials.js';
+export { COMMAND_OUTCOMES, commandIdOf, MAX_COMMAND_BYTES, parseDeviceCommand, type CommandOutcome, type CommandResult, type DeviceCommand } from './messages/commands.js';
+export { MAX_CUSTOM_METRICS, MAX_DESTINATIONS, MAX_INVENTORY_BYTES, MAX_LISTENING_SOCKETS, MAX_METRICS_BYTES, parseDeviceMetrics, parseInventory, TRANSPORTS, type DeviceMetricsReport, type InventoryReport, type ListeningSocket, type NetworkMetrics, type Transport } from './messages/device-reports.js';
+export { MAX_SEALED_PLAINTEXT_BYTES, openSealed, parseSealedEnvelope, parseSealingKey, SEALED_ALG, SEALED_KEY, sealingPublicKeyOf, sealJson, sealToRecipient, thingSealingInfo, type SealedEnvelope, type SealedValue, type SealingKey, type SealingRecipient } from './sealed-envelope.js';

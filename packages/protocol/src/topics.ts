@@ -15,17 +15,35 @@ export const Topics = {
   renewRequired: (thing: string) => `$fw/things/${thing}/cert/renew/required`,
   inventory: (thing: string) => `$fw/things/${thing}/inventory`,
   metrics: (thing: string) => `$fw/things/${thing}/metrics`,
+  /** Commands to the device, and what became of them. */
+  commands: (thing: string) => `$fw/things/${thing}/commands`,
+  commandResult: (thing: string) => `$fw/things/${thing}/commands/result`,
+  /** The backend's current sealing key, for data the device seals before upload: asked on `.../get`, answered to the asking device. */
+  sealingKeyRequest: (thing: string) => `$fw/things/${thing}/sealing-key/get`,
+  sealingKey: (thing: string) => `$fw/things/${thing}/sealing-key`,
+  sealingKeyRejected: (thing: string) => `$fw/things/${thing}/sealing-key/rejected`,
 } as const;
 
 /** A reserved topic the gateway answers, parsed; null for any other topic. */
-export type ReservedRequest = { readonly kind: 'provisioning'; readonly template: string } | { readonly kind: 'renewal'; readonly thing: string };
+export type ReservedRequest =
+  | { readonly kind: 'provisioning'; readonly template: string }
+  | { readonly kind: 'renewal'; readonly thing: string }
+  | { readonly kind: 'sealing-key'; readonly thing: string };
 
 export function parseReservedRequest(topic: string): ReservedRequest | null {
   if (!topic.startsWith(RESERVED_PREFIX)) return null;
   const levels = topic.split('/');
   if (levels.length === 4 && levels[1] === 'provisioning' && levels[3] === 'request' && isName(levels[2])) return { kind: 'provisioning', template: levels[2] as string };
   if (levels.length === 6 && levels[1] === 'things' && levels[3] === 'cert' && levels[4] === 'renew' && levels[5] === 'request' && isName(levels[2])) return { kind: 'renewal', thing: levels[2] as string };
+  if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'sealing-key' && levels[4] === 'get' && isName(levels[2])) return { kind: 'sealing-key', thing: levels[2] as string };
   return null;
+}
+
+/** A device's own report (`metrics`, `inventory`) on its reserved namespace; null for any other topic. */
+export function deviceReportKind(topic: string): 'metrics' | 'inventory' | null {
+  const levels = topic.split('/');
+  if (levels.length !== 4 || levels[0] !== '$fw' || levels[1] !== 'things' || !isName(levels[2])) return null;
+  return levels[3] === 'metrics' || levels[3] === 'inventory' ? levels[3] : null;
 }
 
 function isName(level: string | undefined): boolean {

@@ -54,6 +54,7 @@ export const auditActions = {
   'data.detokenize': 'A token was exchanged for its original value from the token vault (or refused: outcome denied).',
   'data.purge': "One thing's stored data was erased on request (right to erasure); details count the rows and vault entries removed.",
   'data.retention': 'The retention job deleted stored data past its retention period; details count rows by contract and class.',
+  'data.sealing-key.rotate': 'A new backend sealing key was made active (devices seal local data to it); older keys keep opening what was sealed to them.',
   'policy.create': 'A device policy was created (version 1), from a document or imported from an AWS IoT policy.',
   'policy.update': 'A device policy got a new version, or its default version (the one in force) was changed.',
   'policy.delete': 'A device policy and all its versions were deleted (with --force, after detaching it everywhere).',

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from './bounded-json.js';
 import { CompiledContract } from './compiled-contract.js';
 import { THING_VARIABLE, type DataContract } from './contract.js';
-import { ContractCatalog, evaluatePublish, refused, type PublishInput, type Refused, type RefusalReason, type UnmatchedMode } from './evaluate-publish.js';
+import { ContractCatalog, evaluatePublish, refused, type PublishInput, type Refused, type RefusalReason, type Unseal, type UnmatchedMode } from './evaluate-publish.js';
 import type { FieldCrypto } from './field-crypto.js';
+import { sealedValueOpener, type SealedKeyLookup } from './sealed-values.js';
 import type { SightingKind, TelemetryRecord, TelemetryWriter, VaultEntry } from './telemetry-writer.js';
 
 export type IngestVerdict =
@@ -14,13 +15,15 @@ export type IngestVerdict =
 export interface IngestOptions {
   readonly unmatched: UnmatchedMode;
   readonly limits: JsonLimits;
+  /** Values sealed on the device opened at most per message (each costs an X25519 agreement); more refuse it. */
+  readonly maxSealedValues: number;
   /** Per-device counters kept at most for this many things (the least recently added are forgotten first). */
   readonly maxCountedThings: number;
   /** Called on every verdict of an application publish (wire metrics here). */
   readonly onVerdict?: (thing: string, outcome: 'accepted' | 'refused' | 'unclassified', reason: RefusalReason | null) => void;
 }
 
-export const DEFAULT_INGEST_OPTIONS: IngestOptions = { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS, maxCountedThings: 100_000 };
+export const DEFAULT_INGEST_OPTIONS: IngestOptions = { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS, maxSealedValues: 16, maxCountedThings: 100_000 };
 
 /** What one device published, by outcome (refusals by reason). */
 export interface DeviceDataCounters {
@@ -38,7 +41,7 @@ const MAX_SIGHTING_KINDS = 10_000;
 /**
  * Enforcement at ingest: the gateway calls `inspect` on every PUBLISH before fan-out. Reserved
  * `$` topics pass untouched (their own handlers validate them). An application publish is matched
- * to its contract, parsed within bounds, validated, minimized and queued for storage; the
+ * to its contract, parsed within bounds, its sealed values opened, validated, minimized and queued for storage; the
  * minimized payload is what subscribers receive. Synchronous and I/O-free: storage is batched
  * behind it by the TelemetryWriter.
  */
@@ -46,15 +49,18 @@ export class DataIngest {
   readonly #crypto: FieldCrypto;
   readonly #writer: TelemetryWriter;
   readonly #options: IngestOptions;
+  readonly #evaluation: { readonly unmatched: UnmatchedMode; readonly limits: JsonLimits; readonly unseal: Unseal };
   #catalog = new ContractCatalog([]);
   readonly #counters = new Map<string, DeviceDataCounters>();
   readonly #recentTokens = new Map<string, number>();
   readonly #sightingKinds = new Map<string, SightingKind>();
 
-  constructor(deps: { readonly crypto: FieldCrypto; readonly writer: TelemetryWriter }, options: Partial<IngestOptions> = {}) {
+  constructor(deps: { readonly crypto: FieldCrypto; readonly writer: TelemetryWriter; readonly sealing: SealedKeyLookup }, options: Partial<IngestOptions> = {}) {
     this.#crypto = deps.crypto;
     this.#writer = deps.writer;
     this.#options = { ...DEFAULT_INGEST_OPTIONS, ...options };
+    const { unmatched, limits, maxSealedValues } = this.#options;
+    this.#evaluation = { unmatched, limits, unseal: sealedValueOpener(deps.sealing, limits, maxSealedValues) };
   }
 
   /** Puts contract versions in force (compiled once, here). */
@@ -68,7 +74,7 @@ export class DataIngest {
 
   inspect(input: PublishInput): IngestVerdict {
     if (input.topic.startsWith('$')) return { verdict: 'accept', payload: input.payload, record: null };
-    const evaluation = evaluatePublish(this.#catalog, input, this.#options);
+    const evaluation = evaluatePublish(this.#catalog, input, this.#evaluation);
     switch (evaluation.verdict) {
       case 'refuse':
         if (evaluation.reason === 'no-contract') this.#writer.noteUnclassified(this.#sighting(input, 'refused'), input.receivedAt.getTime());

@@ -17,7 +17,8 @@ export interface KeySealer {
 const DATA_KEYS = ['pseudonym', 'vault'] as const;
 type DataKeyName = (typeof DATA_KEYS)[number];
 
-function labelOf(name: DataKeyName): string {
+/** The label a data key is sealed under (its row name in `data_keys`, so a sealed key cannot be moved to another row). */
+export function dataKeyLabel(name: string): string {
   return `data:${name}`;
 }
 
@@ -30,20 +31,20 @@ export async function loadDataKeys(store: Store, sealer: KeySealer, clock: Clock
   for (const name of DATA_KEYS) {
     let row = await store.db.selectFrom('data_keys').select('sealed').where('name', '=', name).executeTakeFirst();
     if (row === undefined) {
-      const sealed = sealer.seal(randomBytes(32), labelOf(name));
+      const sealed = sealer.seal(randomBytes(32), dataKeyLabel(name));
       await store.db.insertInto('data_keys').values({ name, sealed, created_at: clock.now().toISOString() }).onConflict((oc) => oc.column('name').doNothing()).execute();
       row = await store.db.selectFrom('data_keys').select('sealed').where('name', '=', name).executeTakeFirstOrThrow();
     }
-    opened[name] = sealer.open(row.sealed, labelOf(name));
+    opened[name] = sealer.open(row.sealed, dataKeyLabel(name));
   }
   return { pseudonym: opened.pseudonym as Buffer, vault: opened.vault as Buffer };
 }
 
-/** Re-seals every data key with the active key-encryption key (part of a KEK rotation); returns how many. */
+/** Re-seals every data key (the backend sealing keys included) with the active key-encryption key (part of a KEK rotation); returns how many. */
 export async function resealDataKeys(db: Kysely<Tables>, sealer: { reseal(sealed: string, label: string): string }): Promise<number> {
   const rows = await db.selectFrom('data_keys').select(['name', 'sealed']).execute();
   for (const row of rows) {
-    await db.updateTable('data_keys').set({ sealed: sealer.reseal(row.sealed, labelOf(row.name as DataKeyName)) }).where('name', '=', row.name).execute();
+    await db.updateTable('data_keys').set({ sealed: sealer.reseal(row.sealed, dataKeyLabel(row.name)) }).where('name', '=', row.name).execute();
   }
   return rows.length;
 }

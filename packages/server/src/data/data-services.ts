@@ -10,13 +10,14 @@ import { collectInventory, type Inventory } from './data-inventory.js';
 import { loadDataKeys, type KeySealer } from './data-keys.js';
 import { DataRetention, type RetentionOptions } from './data-retention.js';
 import { FieldCrypto } from './field-crypto.js';
+import { SealingKeys } from './sealing-keys.js';
 import { DEFAULT_WRITER_OPTIONS, TelemetryWriter, type WriterOptions } from './telemetry-writer.js';
 
 export interface DataDependencies {
   readonly store: Store;
   readonly audit: AuditLog;
   readonly clock: Clock;
-  /** The node's key ring: seals the pseudonym and vault keys like CA keys. */
+  /** The node's key ring: seals the pseudonym, vault and sealing keys like CA keys. */
   readonly keyRing: KeySealer;
   /** A batch of telemetry could not be written (the store is down): log it. */
   readonly onWriteError?: (error: unknown, lostMessages: number) => void;
@@ -36,24 +37,28 @@ export interface DataServices {
   readonly access: DataAccess;
   readonly retention: DataRetention;
   readonly writer: TelemetryWriter;
+  /** The backend keys devices seal local data to; ingest opens sealed values with them. */
+  readonly sealing: SealingKeys;
   readonly grants: DataGrants;
   inventory(unreadDays?: number): Promise<Inventory>;
   /** Puts the newest contract versions in force if any were applied (here, by the CLI or on another node). */
   refresh(): Promise<boolean>;
-  /** Background work for the node's scheduler: contract refresh and retention. */
+  /** Background work for the node's scheduler: contract refresh, retention, sealing-key refresh. */
   jobs(): Job[];
   /** Writes everything queued (call before closing the store). */
   flush(): Promise<void>;
 }
 
-/** Opens the data services: loads (or creates) the sealed data keys and puts the contracts in force. */
+/** Opens the data services: loads (or creates) the sealed data keys, loads the sealing keys and puts the contracts in force. */
 export async function openDataServices(deps: DataDependencies, options: DataOptions = {}): Promise<DataServices> {
   const { store, audit, clock } = deps;
   const grants = options.grants ?? DEFAULT_DATA_GRANTS;
   const crypto = new FieldCrypto(await loadDataKeys(store, deps.keyRing, clock));
   const contracts = new DataContracts({ store, audit, clock });
   const writer = new TelemetryWriter(store, { ...DEFAULT_WRITER_OPTIONS, ...options.writer }, deps.onWriteError ?? (() => undefined));
-  const ingest = new DataIngest({ crypto, writer }, options.ingest);
+  const sealing = new SealingKeys({ store, sealer: deps.keyRing, clock, audit });
+  await sealing.refresh();
+  const ingest = new DataIngest({ crypto, writer, sealing }, options.ingest);
   const access = new DataAccess({ store, audit, clock, contracts, crypto, grants });
   const retention = new DataRetention({ store, audit, clock }, options.retention);
   let stamp = -1;
@@ -72,12 +77,15 @@ export async function openDataServices(deps: DataDependencies, options: DataOpti
     access,
     retention,
     writer,
+    sealing,
     grants,
     inventory: (unreadDays = 30) => collectInventory({ store, clock, contracts, grants }, unreadDays),
     refresh,
     jobs: () => [
       { name: 'data.contracts-refresh', everyMs: 30_000, run: refresh },
       { name: 'data.retention', everyMs: 10 * 60_000, run: () => retention.run() },
+      // Sealing keys rotated on another node open here too (an unknown key id also triggers a reload).
+      { name: 'data.sealing-keys-refresh', everyMs: 30_000, run: () => sealing.refresh() },
     ],
     flush: () => writer.flush(),
   };

@@ -1,6 +1,6 @@
 import { errorCodes, type ErrorCode, type ReasonCode } from '@fleetward/protocol';
 import type { JsonValue } from '../json.js';
-import { parseBoundedJson, type JsonLimits, type JsonRefusal } from './bounded-json.js';
+import { parseBoundedJson, type JsonLimits, type JsonRefusal, type ParsedJson } from './bounded-json.js';
 import { isViolation, type CompiledContract, type StorageGroup, type TokenizedValue } from './compiled-contract.js';
 
 /** What to do with a topic no contract covers. */
@@ -16,7 +16,7 @@ export interface PublishInput {
   readonly receivedAt: Date;
 }
 
-export type RefusalReason = JsonRefusal | 'no-contract' | 'schema' | 'unknown-field' | 'value-too-large' | 'backlog';
+export type RefusalReason = JsonRefusal | 'no-contract' | 'schema' | 'unknown-field' | 'value-too-large' | 'backlog' | 'sealed';
 
 export interface Refused {
   readonly verdict: 'refuse';
@@ -27,6 +27,9 @@ export interface Refused {
   /** Says what is wrong without echoing the payload. */
   readonly detail: string;
 }
+
+/** Opens the values a device sealed to the backend (sealed-values.ts), before the contract sees the payload. */
+export type Unseal = (value: ParsedJson, input: PublishInput) => { readonly ok: true; readonly value: ParsedJson } | { readonly ok: false; readonly refused: Refused };
 
 export type Evaluation =
   | { readonly verdict: 'accept'; readonly contract: CompiledContract; readonly payload: { [key: string]: JsonValue }; readonly groups: readonly StorageGroup[]; readonly tokens: readonly TokenizedValue[] }
@@ -57,14 +60,16 @@ export function refused(code: ErrorCode, reason: RefusalReason, detail: string):
 }
 
 /** Decides one publish: which contract, whether the payload conforms, and its minimized form. Pure. */
-export function evaluatePublish(catalog: ContractCatalog, input: PublishInput, options: { readonly unmatched: UnmatchedMode; readonly limits: JsonLimits }): Evaluation {
+export function evaluatePublish(catalog: ContractCatalog, input: PublishInput, options: { readonly unmatched: UnmatchedMode; readonly limits: JsonLimits; readonly unseal?: Unseal }): Evaluation {
   const compiled = catalog.find(input.thing, input.thingType, input.topic);
   if (compiled === null) {
     return options.unmatched === 'pass-unclassified' ? { verdict: 'unclassified' } : refused('FW_ERR_DATA_NO_CONTRACT', 'no-contract', `no data contract covers topic ${input.topic}`);
   }
   const parsed = parseBoundedJson(input.payload, options.limits);
   if (!parsed.ok) return refused('FW_ERR_PAYLOAD_REJECTED', parsed.reason, parsed.detail);
-  const result = compiled.minimize(parsed.value, input.thing);
+  const opened = options.unseal === undefined ? parsed : options.unseal(parsed.value, input);
+  if (!opened.ok) return opened.refused;
+  const result = compiled.minimize(opened.value, input.thing);
   if (isViolation(result)) return refused('FW_ERR_PAYLOAD_REJECTED', result.reason, `${result.path}: ${result.detail} (contract ${compiled.contract.name} v${compiled.contract.version})`);
   return { verdict: 'accept', contract: compiled, ...result };
 }

@@ -31,6 +31,7 @@ import type { Groups } from '../identity/registry/groups.js';
 import type { ThirdPartyCas } from '../identity/third-party-cas.js';
 import type { DeviceBans } from '../access/device-bans.js';
 import type { DataIngest } from '../data/data-ingest.js';
+import type { SealingKeys } from '../data/sealing-keys.js';
 import type { Logger } from '../observability/logger.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
@@ -40,7 +41,7 @@ import { identify, type DeviceIdentity } from './device-identity.js';
 import { DeviceListener, type SourceDecision } from './device-listener.js';
 import { WebSocketListener } from './websocket-listener.js';
 import { RegistryWatch } from './registry-watch.js';
-import { answerReservedRequest } from './reserved-requests.js';
+import { answerReservedRequest, deviceReportProblem } from './reserved-requests.js';
 import type { ServerTlsCredentials } from './tls-policy.js';
 
 /**
@@ -76,7 +77,7 @@ export interface GatewayDependencies {
   /** Operator bans, stored: every node enforces them. */
   readonly bans: Pick<DeviceBans, 'list' | 'fingerprint'>;
   /** Data contracts (rule 9): every application publish is checked and minimized before fan-out. */
-  readonly data: { readonly ingest: Pick<DataIngest, 'inspect'> };
+  readonly data: { readonly ingest: Pick<DataIngest, 'inspect'>; readonly sealing: Pick<SealingKeys, 'current'> };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
   readonly onTrustChanged: () => Promise<unknown>;
 }
@@ -353,9 +354,11 @@ export class DeviceGateway {
       if (judged.verdict === 'refuse') return { reasonCode: judged.reasonCode as PublishRefusalCode, reasonString: judged.detail };
       if (judged.payload !== message.payload) return { payload: judged.payload };
     }
+    const reportProblem = deviceReportProblem(message.topic, message.payload);
+    if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
-      void answerReservedRequest({ ...this.#deps, onFailure: (error) => this.#deps.logger.error({ err: error }, 'a reserved request failed') }, request, identity, certificate, message.payload, source).then((reply) =>
+      void answerReservedRequest({ ...this.#deps, sealing: this.#deps.data.sealing, onFailure: (error) => this.#deps.logger.error({ err: error }, 'a reserved request failed') }, request, identity, certificate, message.payload, source).then((reply) =>
         this.#send(client.clientId, reply.topic, reply.payload),
       );
     }

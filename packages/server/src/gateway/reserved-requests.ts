@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import { clientTokenOf, FleetwardError, parseProvisioningRequest, parseRenewalRequest, Topics, type CertificateAccepted, type RequestRejected, type ReservedRequest } from '@fleetward/protocol';
+import { clientTokenOf, deviceReportKind, FleetwardError, parseDeviceMetrics, parseInventory, parseProvisioningRequest, parseRenewalRequest, Topics, type CertificateAccepted, type RequestRejected, type ReservedRequest, type SealingKey } from '@fleetward/protocol';
 import type { Certificates, IssuedCertificate } from '../identity/certificates.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
 import type { DeviceIdentity } from './device-identity.js';
@@ -7,6 +7,8 @@ import type { DeviceIdentity } from './device-identity.js';
 export interface ReservedRequestServices {
   readonly claims: ClaimProvisioning;
   readonly certificates: Certificates;
+  /** The backend's sealing key, which devices seal data to (data/sealing-keys.ts). */
+  readonly sealing: { current(): Promise<SealingKey> };
   /** Told about answers that are not a refusal of bad input: failures of our own. */
   readonly onFailure: (error: unknown) => void;
 }
@@ -23,8 +25,9 @@ export interface Reply {
  * answer on `.../accepted` or `.../rejected`, with a stable error code when refused.
  */
 export async function answerReservedRequest(services: ReservedRequestServices, request: ReservedRequest, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<Reply> {
-  const [accepted, rejected] = request.kind === 'provisioning' ? [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)] : [Topics.renewAccepted(request.thing), Topics.renewRejected(request.thing)];
   const clientToken = clientTokenOf(payload);
+  if (request.kind === 'sealing-key') return sealingKey(services, request.thing, identity);
+  const [accepted, rejected] = request.kind === 'provisioning' ? [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)] : [Topics.renewAccepted(request.thing), Topics.renewRejected(request.thing)];
   try {
     const issued = request.kind === 'provisioning' ? await provision(services, request.template, identity, certificate, payload, source) : await renew(services, request.thing, identity, certificate, payload, source);
     const answer: CertificateAccepted = { thing: issued.thing, serial: issued.certificate.serial, certificatePem: issued.certificate.certificatePem, chainPem: issued.certificate.chainPem, notAfter: issued.certificate.notAfter, ...(clientToken !== undefined && { clientToken }) };
@@ -34,6 +37,35 @@ export async function answerReservedRequest(services: ReservedRequestServices, r
     if (!known) services.onFailure(error);
     const answer: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed', ...(clientToken !== undefined && { clientToken }) };
     return { topic: rejected, payload: Buffer.from(JSON.stringify(answer)) };
+  }
+}
+
+/** The current sealing key, for the asking device (a thing asks for its own namespace only). */
+async function sealingKey(services: ReservedRequestServices, thing: string, identity: DeviceIdentity): Promise<Reply> {
+  try {
+    if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device asks for the sealing key on its own topics');
+    return { topic: Topics.sealingKey(thing), payload: Buffer.from(JSON.stringify(await services.sealing.current())) };
+  } catch (error) {
+    const known = error instanceof FleetwardError;
+    if (!known) services.onFailure(error);
+    const answer: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed' };
+    return { topic: Topics.sealingKeyRejected(thing), payload: Buffer.from(JSON.stringify(answer)) };
+  }
+}
+
+/**
+ * Checks a device's own report (`$fw/things/{thing}/metrics`, `.../inventory`) with the schema the
+ * agent builds it from: a report the monitoring could not read is refused at the door. Returns why, or null.
+ */
+export function deviceReportProblem(topic: string, payload: Buffer): string | null {
+  const kind = deviceReportKind(topic);
+  if (kind === null) return null;
+  try {
+    if (kind === 'metrics') parseDeviceMetrics(payload);
+    else parseInventory(payload);
+    return null;
+  } catch (error) {
+    return error instanceof FleetwardError ? error.message : `the ${kind} report is invalid`;
   }
 }
 

@@ -205,6 +205,8 @@ const ROUTES: readonly RouteCase[] = [
   { method: 'POST', route: '/api/v1/data/detokenize', request: async (t) => ({ url: '/api/v1/data/detokenize', json: { token: (await dataToken(t)).token, purpose: 'billing' } }), allowed: ['admin'] },
   { method: 'POST', route: '/api/v1/data/things/:thing/purge', request: async (t) => ({ url: `/api/v1/data/things/${(await dataToken(t)).thing}/purge` }), allowed: FLEET_WRITERS },
   { method: 'GET', route: '/api/v1/data/inventory', request: () => Promise.resolve({ url: '/api/v1/data/inventory' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/data/sealing-key', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/data/sealing-key/rotate', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key/rotate' }), allowed: ['admin'] },
   { method: 'GET', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans', json: { kind: 'client-id', value: unique(), durationSeconds: 60 } }), allowed: FLEET_WRITERS },
   {

@@ -1,17 +1,19 @@
 import type { FastifyRequest } from 'fastify';
-import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardError, SEALED_ALG } from '@fleetward/protocol';
 import { CLASSIFICATIONS } from '../../data/classification.js';
 import { MAX_CONTRACTS_PER_APPLY } from '../../data/data-contracts.js';
 import { MAX_QUERY_MESSAGES, type Reader } from '../../data/data-access.js';
 import type { DataServices } from '../../data/data-services.js';
 import { ThingNameSchema } from '../identity-schemas.js';
-import { array, integer, nullable, object, oneOf, string, unknown, type Schema } from '../json-schema.js';
+import { array, boolean, integer, literal, nullable, object, oneOf, string, unknown, type Schema } from '../json-schema.js';
 import { authenticatedErrors, Problem, Timestamp } from '../schemas.js';
 import type { Api } from '../types.js';
 import { actorOf } from './operators.js';
 
 const read = { access: { kind: 'permission', permission: 'fleet:read' } } as const;
 const write = { access: { kind: 'permission', permission: 'fleet:write' } } as const;
+/** Key custody is for admins, like the CA keys. */
+const keys = { access: { kind: 'permission', permission: 'ca:write' } } as const;
 const errors = { ...authenticatedErrors, 404: Problem, 409: Problem };
 const tags = ['data'];
 const Purpose = string({ pattern: '^[a-z][a-z0-9-]{0,63}$', description: 'Why the data is read; one the contracts declare' });
@@ -24,6 +26,8 @@ const Summary = object({ name: string(), version: integer(), topic: string(), th
 const Applied = object({ name: string(), version: integer(), outcome: oneOf(['created', 'unchanged'] as const) });
 const Row = object({ messageId: string(), receivedAt: Timestamp, topic: string(), contract: string(), version: integer(), fields: Fields });
 const InventoryField = object({ path: string(), classification: oneOf(CLASSIFICATIONS), purposes: array(string()), transform: string(), retention: string(), storage: string(), readers: array(string()) });
+const SealingKey = object({ alg: literal(SEALED_ALG), keyId: string(), publicKey: string({ description: 'Raw X25519 public key, base64url' }) });
+const SealingKeyInfo = object({ alg: literal(SEALED_ALG), keyId: string(), publicKey: string(), generation: integer(), createdAt: Timestamp, active: boolean() });
 const Inventory = object({
   generatedAt: Timestamp,
   storage: string(),
@@ -105,6 +109,22 @@ export function dataRoutes(app: Api, deps: { readonly data: DataServices }): voi
       schema: { tags, description: 'The privacy inventory: fields collected per thing type and topic, with class, purposes, transform, retention, storage and readers; topics collected without a contract; fields no purpose has read in `unreadDays`.', querystring: object({}, { unreadDays: integer({ minimum: 1, maximum: 3650 }) }), response: { 200: Inventory, ...errors } },
     },
     async (request) => data.inventory(request.query.unreadDays ?? 30),
+  );
+  app.get(
+    '/api/v1/data/sealing-key',
+    {
+      config: read,
+      schema: { tags, description: 'The backend sealing key devices seal local data to (made on first use), and every older key ingest still opens with.', response: { 200: object({ current: SealingKey, keys: array(SealingKeyInfo) }), ...errors } },
+    },
+    async () => ({ current: await data.sealing.current(), keys: await data.sealing.list() }),
+  );
+  app.post(
+    '/api/v1/data/sealing-key/rotate',
+    {
+      config: keys,
+      schema: { tags, description: 'Makes a new backend sealing key active (admins). Older keys stay, so whatever devices sealed before still opens. Audited.', response: { 200: object({ previous: nullable(string()), active: SealingKeyInfo }), ...errors } },
+    },
+    async (request) => data.sealing.rotate(actorOf(request)),
   );
 }
 

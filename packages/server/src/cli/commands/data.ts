@@ -1,11 +1,12 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardError, type SealingKey } from '@fleetward/protocol';
 import type { AppliedContract, ContractSummary } from '../../data/data-contracts.js';
 import type { Detokenized, QueryResult } from '../../data/data-access.js';
 import { inventoryMarkdown, type Inventory } from '../../data/data-inventory.js';
 import type { PurgeReport } from '../../data/data-retention.js';
+import type { SealingKeyInfo } from '../../data/sealing-keys.js';
 import type { JsonValue } from '../../json.js';
 import { action, withJson } from '../action.js';
 import { optionalString, positiveInteger } from '../arguments.js';
@@ -117,6 +118,34 @@ export function dataCommand(program: Command): void {
         out.result(inventory, inventoryMarkdown);
       }),
     );
+
+  const sealingKey = data.command('sealing-key').description('the backend key devices seal local data to before upload; ingest opens it');
+
+  withJson(withConfigFlags(sealingKey.command('show')))
+    .description('print the current sealing key (what devices seal to) and the older keys ingest still opens with')
+    .action(
+      action(async (out, options) => {
+        const shown = await perform(
+          options,
+          async (context) => ({ current: await context.data.sealing.current(), keys: await context.data.sealing.list() }),
+          (client) => client.call<{ current: SealingKey; keys: SealingKeyInfo[] }>('GET', '/api/v1/data/sealing-key'),
+        );
+        out.result(shown, (r) => `${describeSealingKey(r.current)}\n\n${table(['key id', 'generation', 'created', 'state'], r.keys.map((k) => [k.keyId, String(k.generation), k.createdAt, k.active ? 'active' : 'opens only']))}`);
+      }),
+    );
+
+  withJson(withConfigFlags(sealingKey.command('rotate')))
+    .description('make a new sealing key active (admins; audited): devices seal to it once they fetch it, older keys keep opening what was sealed before')
+    .action(
+      action(async (out, options) => {
+        const rotated = await perform(options, async (context, actor) => context.data.sealing.rotate(actor), (client) => client.call<{ previous: string | null; active: SealingKeyInfo }>('POST', '/api/v1/data/sealing-key/rotate'));
+        out.result(rotated, (r) => `Rotated the sealing key: ${r.previous ?? '(none)'} -> ${r.active.keyId}.\n${describeSealingKey(r.active)}`);
+      }),
+    );
+}
+
+function describeSealingKey(key: SealingKey): string {
+  return `Current sealing key ${key.keyId} (${key.alg})\npublic key (raw X25519, base64url): ${key.publicKey}`;
 }
 
 /** Contract documents from a file or a folder of .json files (sorted by name). */

@@ -1,0 +1,475 @@
+import type { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { freemem, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import { FleetwardError, sealJson, thingSealingInfo, Topics, type CommandResult, type SealedValue } from '@fleetward/protocol';
+import { CommandDispatcher, type CommandHandler } from './commands/command-dispatcher.js';
+import type { AgentConfig } from './config/agent-config.js';
+import { CounterFile } from './faults/counter-file.js';
+import { LOW_BATTERY_TELEMETRY_DIVISOR, resourceMode, type ResourceMode } from './faults/resource-mode.js';
+import { RenewalAnswers, renewalDue, requestRenewal } from './identity/certificate-renewal.js';
+import { checkCertificate, loadCredentials, saveCredentials, type DeviceCredentials } from './identity/device-credentials.js';
+import { ensurePrivateDir, generateDeviceKey, keyPem } from './identity/key-file.js';
+import { provisionDevice } from './identity/provision-device.js';
+import { OfflineQueue } from './queue/offline-queue.js';
+import { BackendSealingKey } from './sealed/backend-sealing-key.js';
+import { SealedStore } from './sealed/sealed-store.js';
+import { DeviceSession } from './session/device-session.js';
+import { fullJitterDelay } from './session/backoff.js';
+import { refusalResponse } from './session/reason-codes.js';
+import { ReadingSchemas } from './telemetry/reading-schemas.js';
+import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
+import { procReports, type DeviceReports } from './metrics/proc-reports.js';
+
+export interface AgentOptions {
+  /** Battery level in percent, or null on mains power (default: the configured battery file). */
+  readonly battery?: BatterySource;
+  /** Share of memory still available, 0–1 (default: the kernel's free memory). */
+  readonly memoryAvailable?: () => number;
+  /** Device metrics and inventory (default: collected from /proc and the configured firmware; the simulator supplies its own). */
+  readonly reports?: DeviceReports;
+  readonly now?: () => Date;
+  /** Told about what happens (connections, refusals, renewals), for a log. */
+  readonly onEvent?: (event: AgentEvent) => void;
+  readonly random?: () => number;
+}
+
+export type AgentEvent =
+  | { readonly type: 'provisioned'; readonly thing: string; readonly serial: string }
+  | { readonly type: 'online'; readonly sessionPresent: boolean }
+  | { readonly type: 'offline' }
+  | { readonly type: 'refused'; readonly code: number | string; readonly message: string }
+  | { readonly type: 'publish-refused'; readonly topic: string; readonly reasonCode: number }
+  | { readonly type: 'renewed'; readonly serial: string; readonly notAfter: string }
+  | { readonly type: 'renewal-failed'; readonly message: string }
+  | { readonly type: 'command'; readonly result: CommandResult }
+  | { readonly type: 'queue-shed'; readonly dropped: number }
+  | { readonly type: 'error'; readonly message: string };
+
+export interface AgentStatus {
+  readonly thing: string;
+  readonly online: boolean;
+  readonly serial: string;
+  readonly notAfter: string;
+  readonly queued: number;
+  readonly dropped: number;
+  readonly published: number;
+  readonly refused: number;
+  /** Publishes the gateway answered with a quota or rate refusal: kept, and sent again more slowly. */
+  readonly throttled: number;
+  readonly forbiddenTopics: readonly string[];
+  readonly malformedReadings: number;
+  readonly deferredReadings: number;
+  readonly commands: { readonly executed: number; readonly rejected: number };
+  readonly session: DeviceSession['stats'];
+  readonly restarts: number;
+  readonly renewals: number;
+  readonly mode: ResourceMode;
+}
+
+const SESSION_EXPIRY_SECONDS = 3_600;
+const KEEPALIVE_SECONDS = 60;
+const MEMORY_PRESSURE_BELOW = 0.05;
+
+/**
+ * The device agent: the device's identity (its own key, provisioned by claim or pre-provisioned,
+ * renewed before expiry), one mTLS MQTT session to the gateway, a persistent queue in front of every
+ * durable publish, commands validated before they run, and the security controls that never yield
+ * to faults. See docs/agent.md.
+ */
+export class FleetwardAgent {
+  readonly #config: AgentConfig;
+  readonly #options: AgentOptions;
+  readonly #caPem: string;
+  readonly #queue: OfflineQueue;
+  readonly #counters: CounterFile;
+  readonly #schemas = new ReadingSchemas();
+  readonly #commands: CommandDispatcher;
+  readonly #renewals = new RenewalAnswers();
+  readonly #sealingKey: BackendSealingKey;
+  readonly #subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
+  readonly #forbidden = new Set<string>();
+  readonly #readingsSeen = new Map<string, number>();
+  readonly #session: DeviceSession;
+  readonly #battery: BatterySource;
+  readonly #reports: DeviceReports;
+  #credentials: DeviceCredentials;
+  #mode: ResourceMode = { lowBattery: false, memoryPressure: false };
+  #flushing = false;
+  #pausedUntil = 0;
+  #renewing: Promise<void> | null = null;
+  #tick: NodeJS.Timeout | null = null;
+  #stats = { published: 0, refused: 0, throttled: 0, malformedReadings: 0, deferredReadings: 0, renewals: 0 };
+
+  private constructor(config: AgentConfig, options: AgentOptions, caPem: string, credentials: DeviceCredentials, queue: OfflineQueue, counters: CounterFile) {
+    this.#config = config;
+    this.#options = options;
+    this.#caPem = caPem;
+    this.#credentials = credentials;
+    this.#queue = queue;
+    this.#counters = counters;
+    this.#sealingKey = new BackendSealingKey(config.thing);
+    this.#battery = options.battery ?? powerSupplyBattery(config.batterySupplyDir);
+    this.#reports = options.reports ?? procReports(config, this.#battery, () => ({ agentRestarts: counters.restarts, authFailures: counters.localAuthFailures }));
+    this.#commands = new CommandDispatcher(this.#schemas, () => this.#now());
+    for (const [stream, schema] of Object.entries(config.telemetrySchemas)) this.#schemas.declare(`telemetry:${stream}`, schema);
+    this.#session = new DeviceSession(
+      {
+        url: config.mqttUrl,
+        clientId: config.thing,
+        identity: () => ({ keyPem: this.#credentials.keyPem, certPem: this.#credentials.certPem, caPem: this.#caPem }),
+        backoff: config.reconnect,
+        sessionExpirySeconds: SESSION_EXPIRY_SECONDS,
+        keepaliveSeconds: KEEPALIVE_SECONDS,
+        ...(options.random && { random: options.random }),
+      },
+      {
+        online: (client, sessionPresent) => this.#online(client, sessionPresent),
+        offline: () => this.#emit({ type: 'offline' }),
+        refused: (code, message) => this.#emit({ type: 'refused', code, message }),
+        message: (topic, payload, packet) => this.#message(topic, payload, packet),
+      },
+    );
+  }
+
+  /**
+   * Loads (or provisions) the device's identity, opens the queue and connects. Refuses to start
+   * with a key others can read, a certificate for another thing or from another CA, or a corrupt
+   * configuration: those are FleetwardErrors the daemon reports and exits on, not retried in a loop.
+   */
+  static async start(config: AgentConfig, options: AgentOptions = {}): Promise<FleetwardAgent> {
+    await ensurePrivateDir(config.stateDir);
+    const caPem = await readFile(config.caFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the CA file ${config.caFile} cannot be read (${error.code ?? 'error'})`, { key: 'caFile' });
+    });
+    const credentials = (await loadCredentials(config.stateDir, config.thing, caPem)) ?? (await provisionAndSave(config, caPem, options));
+    const queue = await OfflineQueue.open(join(config.stateDir, 'queue'), { maxEntries: config.queue.maxEntries, maxBytes: config.queue.maxBytes }, { durability: config.queue.durability });
+    let agent: FleetwardAgent;
+    try {
+      const counters = await CounterFile.open(join(config.stateDir, 'counters.json'));
+      await counters.recordRestart();
+      agent = new FleetwardAgent(config, options, caPem, credentials, queue, counters);
+    } catch (error) {
+      // The queue holds the folder open: a failed start must let go of it, or a retry finds it taken.
+      await queue.close().catch(() => undefined);
+      throw error;
+    }
+    agent.#session.start();
+    agent.#scheduleTick(0);
+    return agent;
+  }
+
+  get thing(): string {
+    return this.#config.thing;
+  }
+
+  get online(): boolean {
+    return this.#session.client !== null;
+  }
+
+  get certificate(): X509Certificate {
+    return this.#credentials.certificate;
+  }
+
+  status(): AgentStatus {
+    return {
+      thing: this.thing,
+      online: this.online,
+      serial: this.#credentials.certificate.serialNumber.toLowerCase(),
+      notAfter: new Date(this.#credentials.certificate.validTo).toISOString(),
+      queued: this.#queue.size,
+      dropped: this.#queue.droppedTotal,
+      ...this.#stats,
+      forbiddenTopics: [...this.#forbidden],
+      commands: this.#commands.stats,
+      session: this.#session.stats,
+      restarts: this.#counters.restarts,
+      mode: this.#mode,
+    };
+  }
+
+  /**
+   * Publishes durably: the message is on disk when this resolves, and is delivered in order with
+   * QoS 1 whenever the gateway is reachable (at least once). A topic the gateway refused as not
+   * authorized is refused here from then on (FW_ERR_FORBIDDEN): the agent does not retry it in a loop.
+   */
+  async publish(topic: string, payload: string | Buffer | object): Promise<void> {
+    if (topic.startsWith('$') || /[+#]/.test(topic) || topic.length === 0) throw new FleetwardError('FW_ERR_VALIDATION', `applications publish to their own topic names, not ${topic}`, { field: 'topic' });
+    if (this.#forbidden.has(topic)) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway does not allow this device to publish to ${topic}`, { topic });
+    const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    await this.#queue.append({ topic, payload: body });
+    void this.#flush();
+  }
+
+  /**
+   * A reading on `things/{thing}/telemetry/{stream}`, checked against the stream's declared schema
+   * first: a malformed reading is refused here (FW_ERR_PAYLOAD_REJECTED) and counted. On low
+   * battery only one reading in four per stream is sent; the others are counted as deferred.
+   */
+  async telemetry(stream: string, reading: Record<string, unknown>): Promise<'queued' | 'deferred'> {
+    try {
+      this.#schemas.check(`telemetry:${stream}`, reading);
+    } catch (error) {
+      this.#stats.malformedReadings += 1;
+      throw error;
+    }
+    const seen = (this.#readingsSeen.get(stream) ?? 0) + 1;
+    this.#readingsSeen.set(stream, seen);
+    if (this.#mode.lowBattery && seen % LOW_BATTERY_TELEMETRY_DIVISOR !== 1) {
+      this.#stats.deferredReadings += 1;
+      return 'deferred';
+    }
+    await this.publish(`things/${this.thing}/telemetry/${stream}`, reading);
+    return 'queued';
+  }
+
+  /** Subscribes (QoS 1) now and after every reconnect; a refused subscription is FW_ERR_FORBIDDEN. */
+  async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
+    const client = this.#session.client;
+    if (client) await subscribeOne(client, filter);
+    // Kept for the next sessions only once granted (or while offline): a refused filter is not asked for again and again.
+    this.#subscriptions.set(filter, handler);
+  }
+
+  onCommand(name: string, handler: CommandHandler, paramsSchema?: object): void {
+    this.#commands.on(name, handler, paramsSchema);
+  }
+
+  /**
+   * Seals a value to the backend's key (rule 9): put the result in a reading, and only the platform,
+   * on ingest, can read it; a stolen device cannot, not even the one that sealed it.
+   */
+  async seal(value: unknown): Promise<SealedValue> {
+    const recipient = await this.#sealingKey.fetch(this.#session.client);
+    return sealJson(value, recipient, thingSealingInfo(this.thing));
+  }
+
+  /** A store on the device for records kept before upload, sealed to the backend's key (see `seal`). */
+  async openSealedStore(): Promise<SealedStore> {
+    const recipient = await this.#sealingKey.fetch(this.#session.client);
+    return SealedStore.open(join(this.#config.stateDir, 'sealed'), recipient, { thing: this.thing });
+  }
+
+  /** Whether an update may be installed now: never on low battery (rule 6: a flat battery mid-install bricks a device). */
+  mayInstallUpdates(): boolean {
+    return !this.#mode.lowBattery;
+  }
+
+  /** A failed local login (console, SSH, local API) the application saw: reported in the device metrics. */
+  async recordLocalAuthFailure(): Promise<void> {
+    await this.#counters.recordLocalAuthFailure();
+  }
+
+  /** Renews the certificate now, with a new key (also done on its own before expiry and when the gateway asks). */
+  async renewNow(): Promise<void> {
+    this.#renewing ??= this.#renew().finally(() => {
+      this.#renewing = null;
+    });
+    return this.#renewing;
+  }
+
+  /** Re-reads battery and memory and applies the resulting mode (also done on every tick). */
+  async checkResources(): Promise<ResourceMode> {
+    const battery = await this.#battery();
+    const memoryAvailable = this.#options.memoryAvailable ? this.#options.memoryAvailable() : freemem() / totalmem();
+    const mode = resourceMode({ batteryPercent: battery, memoryAvailable }, { lowBatteryPercent: this.#config.lowBatteryPercent, memoryPressureBelow: MEMORY_PRESSURE_BELOW });
+    if (mode.memoryPressure) {
+      const dropped = this.#queue.shed(Math.floor(this.#config.queue.maxEntries / 10));
+      if (dropped > 0) this.#emit({ type: 'queue-shed', dropped });
+    }
+    this.#mode = mode;
+    return mode;
+  }
+
+  /** Resolves once the queue is empty (everything acknowledged by the gateway) or the time is up. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.#queue.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return this.#queue.size === 0;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#tick) clearTimeout(this.#tick);
+    this.#tick = null;
+    await this.#session.stop();
+    await this.#queue.close();
+  }
+
+  #online(client: MqttClient, sessionPresent: boolean): void {
+    this.#emit({ type: 'online', sessionPresent });
+    const own = [Topics.commands(this.thing), `$fw/things/${this.thing}/cert/renew/+`];
+    void (async () => {
+      try {
+        for (const filter of [...own, ...this.#subscriptions.keys()]) await subscribeOne(client, filter);
+        await client.publishAsync(Topics.inventory(this.thing), JSON.stringify(await this.#reports.inventory()), { qos: 1 });
+        if (renewalDue(this.#credentials.certificate, this.#now(), this.#config.renewAtRemaining)) await this.renewNow();
+      } catch (error) {
+        this.#emit({ type: 'error', message: (error as Error).message });
+      }
+      await this.#flush();
+    })();
+  }
+
+  #message(topic: string, payload: Buffer, _packet: IPublishPacket): void {
+    if (topic === Topics.commands(this.thing)) {
+      void this.#commands.dispatch(payload).then((result) => {
+        this.#emit({ type: 'command', result });
+        return this.#session.client?.publishAsync(Topics.commandResult(this.thing), JSON.stringify(result), { qos: 1 });
+      }).catch((error: unknown) => this.#emit({ type: 'error', message: (error as Error).message }));
+      return;
+    }
+    if (topic === Topics.renewRequired(this.thing)) {
+      if (payload.length > 0) void this.renewNow().catch(() => undefined);
+      return;
+    }
+    if (this.#sealingKey.receive(topic, payload)) return;
+    if (topic === Topics.renewAccepted(this.thing) || topic === Topics.renewRejected(this.thing)) {
+      this.#renewals.receive(this.thing, topic, payload);
+      return;
+    }
+    for (const [filter, handler] of this.#subscriptions) {
+      if (!matches(filter, topic)) continue;
+      try {
+        handler(topic, payload);
+      } catch (error) {
+        this.#emit({ type: 'error', message: `a subscription handler failed: ${(error as Error).message}` });
+      }
+    }
+  }
+
+  async #renew(): Promise<void> {
+    const client = this.#session.client;
+    if (client === null) throw new FleetwardError('FW_ERR_NOT_READY', 'the agent is offline: renewal waits for the next connection');
+    const key = generateDeviceKey();
+    try {
+      const answer = await requestRenewal(client, this.thing, key, this.#renewals);
+      const certPem = answer.certificatePem + (answer.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/)?.[0] ?? '');
+      checkCertificate(certPem, key.privateKey, this.thing, this.#caPem);
+      await saveCredentials(this.#config.stateDir, keyPem(key), certPem);
+      this.#credentials = (await loadCredentials(this.#config.stateDir, this.thing, this.#caPem)) ?? this.#credentials;
+      this.#stats.renewals += 1;
+      this.#emit({ type: 'renewed', serial: answer.serial, notAfter: answer.notAfter });
+      this.#session.reconnectNow();
+    } catch (error) {
+      this.#emit({ type: 'renewal-failed', message: (error as Error).message });
+      throw error;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (;;) {
+        const client = this.#session.client;
+        if (client === null || Date.now() < this.#pausedUntil) return;
+        const [next] = this.#queue.peek(1);
+        if (next === undefined) return;
+        if (this.#forbidden.has(next.topic)) {
+          this.#stats.refused += 1;
+          await this.#queue.acknowledge(next.seq);
+          continue;
+        }
+        const code = await publishAcknowledged(client, next.topic, next.payload);
+        if (code === 'closed') return;
+        if (code !== 0 && refusalResponse(code) === 'slow-down') {
+          this.#slowDown();
+          return;
+        }
+        if (code === 0) this.#stats.published += 1;
+        else {
+          this.#stats.refused += 1;
+          if (code === 0x87) this.#forbidden.add(next.topic);
+          this.#emit({ type: 'publish-refused', topic: next.topic, reasonCode: code });
+        }
+        await this.#queue.acknowledge(next.seq);
+      }
+    } catch (error) {
+      this.#emit({ type: 'error', message: `the queue could not be delivered: ${(error as Error).message}` });
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #slowDown(): void {
+    this.#stats.throttled += 1;
+    this.#session.slowDown();
+    const delay = Math.max(this.#config.reconnect.initialMs, fullJitterDelay(this.#config.reconnect, 3, this.#options.random));
+    this.#pausedUntil = Date.now() + delay;
+    setTimeout(() => void this.#flush(), delay).unref?.();
+  }
+
+  #scheduleTick(delayMs: number): void {
+    this.#tick = setTimeout(() => void this.#onTick(), delayMs);
+    this.#tick.unref?.();
+  }
+
+  async #onTick(): Promise<void> {
+    try {
+      await this.checkResources();
+      const client = this.#session.client;
+      if (client) await client.publishAsync(Topics.metrics(this.thing), JSON.stringify(await this.#reports.metrics()), { qos: 0 });
+      if (client && renewalDue(this.#credentials.certificate, this.#now(), this.#config.renewAtRemaining)) await this.renewNow();
+    } catch (error) {
+      this.#emit({ type: 'error', message: (error as Error).message });
+    }
+    if (this.#tick !== null) this.#scheduleTick(this.#config.metricsIntervalSeconds * 1000 * (this.#mode.lowBattery ? LOW_BATTERY_TELEMETRY_DIVISOR : 1));
+  }
+
+  #now(): Date {
+    return this.#options.now ? this.#options.now() : new Date();
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#options.onEvent?.(event);
+  }
+}
+
+/** Provisions the device by the configured method and saves what it got; returns the credentials as loaded back. */
+async function provisionAndSave(config: AgentConfig, caPem: string, options: AgentOptions): Promise<DeviceCredentials> {
+  if (config.provisioning === null) throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the device has no certificate in ${config.stateDir} and no provisioning is configured`, { key: 'provisioning' });
+  const key = generateDeviceKey();
+  const certPem = await provisionDevice(config, caPem, key);
+  checkCertificate(certPem, key.privateKey, config.thing, caPem);
+  await saveCredentials(config.stateDir, keyPem(key), certPem);
+  const credentials = await loadCredentials(config.stateDir, config.thing, caPem);
+  if (credentials === null) throw new FleetwardError('FW_ERR_KEY_UNREADABLE', `the certificate just saved in ${config.stateDir} cannot be read back`);
+  options.onEvent?.({ type: 'provisioned', thing: config.thing, serial: credentials.certificate.serialNumber.toLowerCase() });
+  return credentials;
+}
+
+async function subscribeOne(client: MqttClient, filter: string): Promise<void> {
+  // One filter at a time: MQTT.js rejects a whole multi-topic call when one is refused.
+  const granted = await client.subscribeAsync(filter, { qos: 1 }).then(
+    ([first]) => first?.qos ?? 0x80,
+    (error: unknown) => {
+      if (error instanceof ErrorWithSubackPacket) return 0x87;
+      throw error;
+    },
+  );
+  if (granted > 2) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway refused the subscription to ${filter}`, { filter });
+}
+
+/** 0 when acknowledged, the reason code when refused, 'closed' when the connection went away first (the message stays queued). */
+function publishAcknowledged(client: MqttClient, topic: string, payload: Buffer): Promise<number | 'closed'> {
+  return new Promise((resolve) => {
+    const onClose = (): void => resolve('closed');
+    client.once('close', onClose);
+    client.publish(topic, payload, { qos: 1 }, (error?: Error & { code?: unknown }) => {
+      client.removeListener('close', onClose);
+      if (error === undefined || error === null) resolve(0);
+      else resolve(typeof error.code === 'number' ? error.code : 'closed');
+    });
+  });
+}
+
+function matches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}

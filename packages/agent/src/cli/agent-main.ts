@@ -1,0 +1,51 @@
+import { parseArgs } from 'node:util';
+import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardAgent, type AgentEvent } from '../agent.js';
+import { loadAgentConfig } from '../config/agent-config.js';
+
+const USAGE = 'usage: fleetward-agent --config agent.json';
+
+/**
+ * The daemon: one agent for this device, events as JSON lines on stdout (never a key or token).
+ * Exit codes follow the error registry: 2 for a configuration or credential problem an operator
+ * must fix (systemd: RestartPreventExitStatus=2, so a broken device does not restart in a loop),
+ * 1 for a failure worth retrying later.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let configFile: string | undefined;
+  try {
+    configFile = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } }, strict: true }).values.config;
+  } catch (error) {
+    console.error(`fleetward-agent: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (configFile === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  let agent: FleetwardAgent;
+  try {
+    const config = await loadAgentConfig(configFile);
+    agent = await FleetwardAgent.start(config, { onEvent: logEvent });
+  } catch (error) {
+    if (error instanceof FleetwardError) {
+      console.error(`fleetward-agent: ${error.message} (${error.code})`);
+      return error.spec.exit;
+    }
+    console.error(`fleetward-agent: ${(error as Error).message}`);
+    return 1;
+  }
+  logEvent({ type: 'started', thing: agent.thing, serial: agent.status().serial });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await agent.stop();
+  return 0;
+}
+
+function logEvent(event: AgentEvent | { readonly type: 'started'; readonly thing: string; readonly serial: string }): void {
+  console.log(JSON.stringify({ at: new Date().toISOString(), ...event }));
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,59 @@
+import { FleetwardError } from '@fleetward/protocol';
+import { runFleet, type Progress } from '../sim/fleet-simulator.js';
+import { NodeApi, nodeTargetFromEnvironment } from '../sim/node-api.js';
+import { parseSimOptions, SIM_USAGE, type SimOptions } from '../sim/sim-options.js';
+
+/**
+ * `fleetward-sim`: a simulated fleet against the node named by FLEETWARD_URL / FLEETWARD_TOKEN /
+ * FLEETWARD_HOME. A live progress line on stderr; the summary on stdout (JSON with --json).
+ */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let options: SimOptions;
+  try {
+    options = parseSimOptions(argv);
+    const target = await nodeTargetFromEnvironment(env);
+    const api = new NodeApi(target);
+    const mqttUrl = options.mqttUrl ?? (await gatewayUrl(api, target.apiUrl));
+    const summary = await runFleet(api, { caPem: target.caPem, mqttUrl }, options, progressLine(process.stderr.isTTY));
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (options.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      console.log(`devices ${summary.devices} (${summary.profile}), template ${summary.template}, ${summary.elapsedSeconds.toFixed(1)} s`);
+      console.log(`provisioned ${summary.provisioned}  connected ${summary.connected}  published ${summary.published}  acknowledged ${summary.acknowledged}  refused ${summary.refused}  errors ${summary.errors}`);
+      if (summary.connectSeconds !== null) console.log(`whole fleet online after ${summary.connectSeconds.toFixed(1)} s`);
+      if (summary.malformed + summary.deferred > 0) console.log(`malformed readings refused on the devices ${summary.malformed}, deferred on low battery ${summary.deferred}`);
+      if (summary.attacks.attempted > 0) console.log(`attacks refused ${summary.attacks.refused} of ${summary.attacks.attempted}`);
+      for (const error of summary.firstErrors) console.log(`error: ${error}`);
+    }
+    return summary.errors > 0 || summary.attacks.refused < summary.attacks.attempted ? 1 : 0;
+  } catch (error) {
+    if (error instanceof FleetwardError) {
+      console.error(`fleetward-sim: ${error.message} (${error.code})${error.code === 'FW_ERR_USAGE' ? `\n${SIM_USAGE}` : ''}`);
+      return error.spec.exit;
+    }
+    console.error(`fleetward-sim: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+/** The gateway's URL from the node's effective configuration: same host as the API, its MQTT port. */
+async function gatewayUrl(api: NodeApi, apiUrl: string): Promise<string> {
+  const { config } = await api.call<{ config: { mqtt?: { port?: number } } }>('GET', '/api/v1/config');
+  const port = config.mqtt?.port;
+  if (typeof port !== 'number' || port === 0) throw new FleetwardError('FW_ERR_USAGE', 'the node\'s MQTT port is not known (port 0): pass --mqtt-url');
+  return `mqtts://${new URL(apiUrl).hostname}:${port}`;
+}
+
+function progressLine(tty: boolean): (p: Progress) => void {
+  let lastLine = 0;
+  return (p) => {
+    const line = `[sim] ${p.elapsedSeconds}s provisioned ${p.provisioned} connected ${p.connected} published ${p.published} acknowledged ${p.acknowledged} errors ${p.errors}`;
+    if (tty) process.stderr.write(`\r${line}\u001b[K`);
+    else if (Date.now() - lastLine >= 5_000) {
+      lastLine = Date.now();
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
+process.exitCode = await main(process.argv.slice(2), process.env);

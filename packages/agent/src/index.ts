@@ -1,0 +1,25 @@
+export { FleetwardAgent, type AgentEvent, type AgentOptions, type AgentStatus } from './agent.js';
+export { loadAgentConfig, parseAgentConfig, type AgentConfig, type ProvisioningConfig } from './config/agent-config.js';
+export type { CommandHandler } from './commands/command-dispatcher.js';
+export { powerSupplyBattery, scriptedBattery, type BatterySource } from './metrics/battery.js';
+export { CpuMeter } from './metrics/cpu-meter.js';
+export { collectDeviceMetrics, type AgentCounters, type DeviceMetricsSources } from './metrics/device-metrics.js';
+export { collectInventory, sha256File, type InventoryOptions } from './metrics/inventory.js';
+export type { DeviceReports } from './metrics/proc-reports.js';
+export {
+  DEFAULT_QUEUE_LIMITS,
+  nodeQueueFileSystem,
+  OfflineQueue,
+  type AppendResult,
+  type NewQueuedMessage,
+  type OfflineQueueLimits,
+  type OfflineQueueOptions,
+  type QueuedMessage,
+  type QueuedProperties,
+  type QueueFile,
+  type QueueFileSystem,
+  type QueuePathInfo,
+  type QueueRecovery,
+} from './queue/offline-queue.js';
+export { DEFAULT_MAX_SEALED_RECORDS, SealedStore, type SealedStoreOptions } from './sealed/sealed-store.js';
+export { AGENT_VERSION } from './version.js';

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { certificateRequestPem } from '../identity/certificate-request.js';
+import { generateDeviceKey, keyPem } from '../identity/key-file.js';
+import type { NodeApi } from './node-api.js';
+
+/** What a simulated fleet shares: its provisioning template, the claim certificate built into "firmware", the telemetry contract. */
+export interface FleetSetup {
+  readonly run: string;
+  readonly template: string;
+  readonly claimKeyPem: string;
+  readonly claimCertPem: string;
+  readonly thingName: (index: number) => string;
+  readonly telemetrySchema: object;
+}
+
+/** The telemetry each simulated device sends: a data contract (rule 9) makes the gateway accept it. */
+export const SIM_CONTRACT = {
+  name: 'fleetward-sim-env',
+  version: 1,
+  description: 'Readings of simulated devices (fleetward-sim): temperature, a sequence number and the send time.',
+  topic: 'things/${thing.name}/telemetry/env',
+  retention: 'P1D',
+  schema: {
+    type: 'object',
+    required: ['celsius', 'seq', 'sentAt'],
+    properties: {
+      celsius: { type: 'number', minimum: -60, maximum: 90 },
+      seq: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
+      sentAt: { type: 'integer', minimum: 0, maximum: 10_000_000_000_000 },
+    },
+  },
+  fields: {
+    celsius: { class: 'internal', purposes: ['monitoring'] },
+    seq: { class: 'internal', purposes: ['monitoring'] },
+    sentAt: { class: 'internal', purposes: ['monitoring'] },
+  },
+} as const;
+
+/**
+ * Sets up a fleet on the node through the operator API, as an operator would for a production batch:
+ * a template whose name pattern admits this run's devices only, a claim certificate for it, and the
+ * telemetry contract (applying an identical version again is a no-op).
+ */
+export async function setUpFleet(api: NodeApi): Promise<FleetSetup> {
+  const run = randomBytes(3).toString('hex');
+  const template = `sim-${run}`;
+  await api.call('POST', '/api/v1/templates', { name: template, namePattern: `sim-${run}-[0-9]{5}` });
+  const claimKey = generateDeviceKey();
+  const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, claimKey), validityDays: 1 });
+  await api.call('POST', '/api/v1/data/contracts', { contracts: [SIM_CONTRACT] });
+  return {
+    run,
+    template,
+    claimKeyPem: keyPem(claimKey),
+    claimCertPem: claim.certificatePem,
+    thingName: (index) => `sim-${run}-${String(index).padStart(5, '0')}`,
+    // The device checks its readings against the same schema the platform enforces.
+    telemetrySchema: { ...SIM_CONTRACT.schema, additionalProperties: false },
+  };
+}

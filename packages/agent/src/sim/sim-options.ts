@@ -1,0 +1,52 @@
+import { parseArgs } from 'node:util';
+import { FleetwardError } from '@fleetward/protocol';
+
+export const PROFILES = ['normal', 'faulty', 'hostile'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export interface SimOptions {
+  readonly devices: number;
+  readonly durationSeconds: number;
+  readonly profile: Profile;
+  /** Telemetry messages per second per device. */
+  readonly rate: number;
+  readonly json: boolean;
+  /** Devices provisioning at the same time (the gateway's handshake limit applies either way). */
+  readonly concurrency: number;
+  /** The gateway; default `mqtts://<API host>:<mqtt.port from the node's configuration>`. */
+  readonly mqttUrl: string | null;
+}
+
+export const SIM_USAGE = 'usage: fleetward-sim --devices N --duration SECONDS [--profile normal|faulty|hostile] [--rate MSG_PER_S] [--concurrency N] [--mqtt-url mqtts://host:port] [--json]';
+
+export function parseSimOptions(argv: readonly string[]): SimOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: { devices: { type: 'string' }, duration: { type: 'string' }, profile: { type: 'string' }, rate: { type: 'string' }, concurrency: { type: 'string' }, 'mqtt-url': { type: 'string' }, json: { type: 'boolean' } },
+    }).values;
+  } catch (error) {
+    throw new FleetwardError('FW_ERR_USAGE', (error as Error).message);
+  }
+  const profile = (values.profile as string | undefined) ?? 'normal';
+  if (!(PROFILES as readonly string[]).includes(profile)) throw new FleetwardError('FW_ERR_USAGE', `--profile must be one of ${PROFILES.join(', ')}`);
+  const mqttUrl = (values['mqtt-url'] as string | undefined) ?? null;
+  if (mqttUrl !== null && !/^(mqtts|wss):\/\//.test(mqttUrl)) throw new FleetwardError('FW_ERR_USAGE', '--mqtt-url must be mqtts:// or wss://');
+  return {
+    devices: number(values.devices, '--devices', 1, 100_000, true),
+    durationSeconds: number(values.duration, '--duration', 1, 86_400, true),
+    profile: profile as Profile,
+    rate: values.rate === undefined ? 0.1 : number(values.rate, '--rate', 0.001, 1_000, false),
+    json: values.json === true,
+    concurrency: values.concurrency === undefined ? 50 : number(values.concurrency, '--concurrency', 1, 10_000, true),
+    mqttUrl,
+  };
+}
+
+function number(value: unknown, flag: string, min: number, max: number, whole: boolean): number {
+  const n = typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) throw new FleetwardError('FW_ERR_USAGE', `${flag} must be ${whole ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+  return n;
+}

@@ -1,0 +1,229 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import mqtt from 'mqtt';
+import { join } from 'node:path';
+import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardAgent, type AgentEvent } from '../agent.js';
+import { parseAgentConfig } from '../config/agent-config.js';
+import { credentialFiles } from '../identity/device-credentials.js';
+import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
+import { scriptedBattery } from '../metrics/battery.js';
+import { CpuMeter } from '../metrics/cpu-meter.js';
+import { collectDeviceMetrics } from '../metrics/device-metrics.js';
+import { collectInventory } from '../metrics/inventory.js';
+import type { DeviceReports } from '../metrics/proc-reports.js';
+import { AGENT_VERSION } from '../version.js';
+import type { FleetSetup } from './fleet-setup.js';
+import type { Profile } from './sim-options.js';
+
+export interface DeviceEnvironment {
+  readonly setup: FleetSetup;
+  readonly profile: Profile;
+  readonly mqttUrl: string;
+  /** Where faulty devices connect instead: a link that drops every few seconds. */
+  readonly flappingUrl: string | null;
+  readonly caFile: string;
+  readonly root: string;
+  readonly durationSeconds: number;
+  /** Operator actions the hostile profile needs (revoking a device's certificate). */
+  readonly revoke: (serial: string) => Promise<void>;
+}
+
+/** What one device saw, summed over the fleet for the summary. */
+export interface DeviceCounts {
+  provisioned: boolean;
+  published: number;
+  malformed: number;
+  deferred: number;
+  errors: number;
+  attacksAttempted: number;
+  attacksRefused: number;
+  lastError: string | null;
+}
+
+/**
+ * Thousands of simulated devices share one machine: each reports the host's figures, collected once
+ * every few seconds for all of them (reading /proc per device would measure the simulator).
+ */
+function sharedReports(): DeviceReports {
+  let metrics: { at: number; report: Promise<object> } | null = null;
+  let inventory: Promise<object> | null = null;
+  const cpu = new CpuMeter();
+  return {
+    metrics() {
+      if (metrics === null || Date.now() - metrics.at > 5_000) metrics = { at: Date.now(), report: collectDeviceMetrics({ counters: () => ({ agentRestarts: 0, authFailures: 0 }), cpu }) };
+      return metrics.report;
+    },
+    inventory() {
+      inventory ??= collectInventory({ agentVersion: AGENT_VERSION, firmwareVersion: '1.0.0' });
+      return inventory;
+    },
+  };
+}
+
+const SHARED_REPORTS = sharedReports();
+
+/** One simulated device: a real agent (own key, certificate, session, queue), driven by a profile. */
+export class SimulatedDevice {
+  readonly name: string;
+  readonly counts: DeviceCounts = { provisioned: false, published: 0, malformed: 0, deferred: 0, errors: 0, attacksAttempted: 0, attacksRefused: 0, lastError: null };
+  readonly #env: DeviceEnvironment;
+  readonly #index: number;
+  #agent: FleetwardAgent | null = null;
+  #seq = 0;
+  #refusedConnections = 0;
+
+  constructor(env: DeviceEnvironment, index: number) {
+    this.#env = env;
+    this.#index = index;
+    this.name = env.setup.thingName(index);
+  }
+
+  get agent(): FleetwardAgent | null {
+    return this.#agent;
+  }
+
+  /** Provisions by claim (retrying what is worth retrying: a busy gateway, a dropped link) and connects. */
+  async start(): Promise<void> {
+    const { setup } = this.#env;
+    const claimCertFile = join(this.#env.root, 'claim.pem');
+    const faulty = this.#env.profile === 'faulty';
+    const config = parseAgentConfig(
+      {
+        thing: this.name,
+        mqttUrl: faulty && this.#env.flappingUrl !== null && this.#index % 2 === 0 ? this.#env.flappingUrl : this.#env.mqttUrl,
+        caFile: this.#env.caFile,
+        stateDir: join(this.#env.root, this.name),
+        provisioning: { method: 'claim-certificate', template: setup.template, claimCertFile, claimKeyFile: join(this.#env.root, 'claim.key') },
+        reconnect: { initialMs: 500, maxMs: 30_000 },
+        metricsIntervalSeconds: faulty ? 2 : 86_400,
+        queue: { maxEntries: 1_000, maxBytes: 1_048_576, durability: 'write' },
+      },
+      this.#env.root,
+    );
+    const options = {
+      reports: SHARED_REPORTS,
+      onEvent: (event: AgentEvent) => this.#observe(event),
+      ...(faulty && {
+        battery: scriptedBattery(this.#index % 3 === 0 ? [60, 40, 20, 10, 5] : [90]),
+        memoryAvailable: () => (this.#index % 10 === 0 && this.#seq % 20 === 10 ? 0.01 : 0.5),
+      }),
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.#agent = await FleetwardAgent.start({ ...config, telemetrySchemas: { env: setup.telemetrySchema } }, options);
+        this.counts.provisioned = true;
+        return;
+      } catch (error) {
+        const retry = !(error instanceof FleetwardError) || ['FW_ERR_NOT_READY', 'FW_ERR_INTERNAL'].includes(error.code);
+        this.counts.lastError = (error as Error).message;
+        if (!retry || attempt >= 5) {
+          this.counts.errors += 1;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * 1_000 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** One telemetry reading; the faulty profile makes one in ten malformed (refused on the device). */
+  async sendReading(): Promise<void> {
+    const agent = this.#agent;
+    if (agent === null) return;
+    this.#seq += 1;
+    const malformed = this.#env.profile === 'faulty' && this.#seq % 10 === 0;
+    const reading = { celsius: malformed ? 999 : 15 + ((this.#index + this.#seq) % 100) / 10, seq: this.#seq, sentAt: Date.now() };
+    try {
+      if ((await agent.telemetry('env', reading)) === 'deferred') this.counts.deferred += 1;
+      else this.counts.published += 1;
+      if (this.#env.profile === 'faulty') await agent.checkResources();
+    } catch (error) {
+      if (error instanceof FleetwardError && error.code === 'FW_ERR_PAYLOAD_REJECTED') this.counts.malformed += 1;
+      else this.#error(error);
+    }
+  }
+
+  /**
+   * The hostile profile's attempts, each of which the platform must refuse: another device's topic,
+   * a subscription to the whole fleet, a flood, and (one device in ten) going on with a certificate
+   * the operator has revoked.
+   */
+  async attack(neighbour: string): Promise<void> {
+    const agent = this.#agent;
+    const until = Date.now() + 10_000;
+    while (agent !== null && !agent.online && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (agent === null || !agent.online) return;
+    this.counts.attacksAttempted += 1;
+    const refusedBefore = agent.status().refused;
+    await agent.publish(`things/${neighbour}/telemetry/env`, { celsius: 20, seq: 1, sentAt: Date.now() }).catch(() => undefined);
+    await agent.drained(5_000);
+    if (agent.status().refused > refusedBefore) this.counts.attacksRefused += 1;
+
+    this.counts.attacksAttempted += 1;
+    await agent.subscribe('things/#', () => undefined).then(
+      () => undefined,
+      (error: unknown) => {
+        if (error instanceof FleetwardError && error.code === 'FW_ERR_FORBIDDEN') this.counts.attacksRefused += 1;
+      },
+    );
+
+    // A flood, as a device with a stolen key would send it (not through the polite agent): the gateway's per-device limits refuse it.
+    this.counts.attacksAttempted += 1;
+    if (await this.#flood(1_000)) this.counts.attacksRefused += 1;
+
+    if (this.#index % 10 === 0) {
+      this.counts.attacksAttempted += 1;
+      const before = this.#refusedConnections;
+      await this.#env.revoke(agent.status().serial);
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && this.#refusedConnections === before) await new Promise((r) => setTimeout(r, 50));
+      if (this.#refusedConnections > before && !agent.online) this.counts.attacksRefused += 1;
+    }
+  }
+
+  /** Subscribes the device to its own telemetry and reports each reading's delay from send to delivery. */
+  async timeOwnTelemetry(record: (ms: number) => void): Promise<void> {
+    await this.#agent?.subscribe(`things/${this.name}/telemetry/env`, (_topic, payload) => {
+      const sentAt = (JSON.parse(payload.toString()) as { sentAt?: unknown }).sentAt;
+      if (typeof sentAt === 'number') record(Date.now() - sentAt);
+    });
+  }
+
+  /** Fires `count` QoS 1 publishes without waiting; true when the gateway refused some or closed the connection. */
+  async #flood(count: number): Promise<boolean> {
+    const files = credentialFiles(join(this.#env.root, this.name));
+    const identity = { keyPem: await readFile(files.key, 'utf8'), certPem: await readFile(files.cert, 'utf8'), caPem: await readFile(this.#env.caFile, 'utf8') };
+    const client = await mqtt.connectAsync(secureUrl(this.#env.mqttUrl), mqttTlsOptions(identity, this.name, { clean: true }));
+    let refused = false;
+    client.on('close', () => (refused = true));
+    const sent = Array.from({ length: count }, (_, i) =>
+      new Promise<void>((resolve) => {
+        client.publish(`things/${this.name}/telemetry/env`, JSON.stringify({ celsius: 20, seq: i, sentAt: Date.now() }), { qos: 1 }, (error) => {
+          if (error) refused = true;
+          resolve();
+        });
+      }),
+    );
+    await Promise.race([Promise.all(sent), new Promise((r) => setTimeout(r, 10_000))]);
+    await client.endAsync(true);
+    return refused;
+  }
+
+  async stop(): Promise<void> {
+    await this.#agent?.stop();
+  }
+
+  #observe(event: AgentEvent): void {
+    if (event.type === 'refused') this.#refusedConnections += 1;
+    if (event.type === 'error') this.#error(new Error(event.message));
+  }
+
+  #error(error: unknown): void {
+    this.counts.errors += 1;
+    this.counts.lastError = (error as Error).message;
+  }
+}
+
+export async function writeClaim(root: string, setup: FleetSetup): Promise<void> {
+  await writeFile(join(root, 'claim.pem'), setup.claimCertPem);
+  await writeFile(join(root, 'claim.key'), setup.claimKeyPem, { mode: 0o600 });
+}

@@ -1,0 +1,40 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { FleetwardError } from '@fleetward/protocol';
+
+/**
+ * JSON Schemas the application declares for what it sends and accepts (telemetry streams, command
+ * parameters), compiled once. A value that violates its schema is refused on the device: a broken
+ * sensor must not fill the queue with data the platform would refuse anyway.
+ */
+export class ReadingSchemas {
+  readonly #validators = new Map<string, ValidateFunction>();
+
+  /** Compiles a schema under a name; an invalid schema is FW_ERR_CONFIG_INVALID. */
+  declare(name: string, schema: object): void {
+    try {
+      this.#validators.set(name, compiler().compile(schema));
+    } catch (error) {
+      throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the schema for ${name} is not a valid JSON Schema: ${(error as Error).message}`, { schema: name });
+    }
+  }
+
+  has(name: string): boolean {
+    return this.#validators.has(name);
+  }
+
+  /** Throws FW_ERR_PAYLOAD_REJECTED naming the first violation; a name with no schema passes. */
+  check(name: string, value: unknown): void {
+    const validate = this.#validators.get(name);
+    if (validate === undefined || validate(value)) return;
+    const first = validate.errors?.[0];
+    throw new FleetwardError('FW_ERR_PAYLOAD_REJECTED', `${name}: ${first ? `${first.instancePath || '/'} ${first.message ?? 'is invalid'}` : 'is invalid'}`, { schema: name, path: first?.instancePath ?? '' });
+  }
+}
+
+// One compiler per process, created on first use: it caches compiled schemas, so a simulator running
+// thousands of agents with the same schemas compiles each once.
+let shared: Ajv | undefined;
+function compiler(): Ajv {
+  shared ??= new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
+  return shared;
+}

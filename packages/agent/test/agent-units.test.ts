@@ -1,0 +1,114 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FleetwardError, parseDeviceCommand } from '@fleetward/protocol';
+import { CommandDispatcher } from '../src/commands/command-dispatcher.js';
+import { parseAgentConfig } from '../src/config/agent-config.js';
+import { resourceMode } from '../src/faults/resource-mode.js';
+import { fullJitterDelay } from '../src/session/backoff.js';
+import { isIdentityRefusal, refusalResponse } from '../src/session/reason-codes.js';
+import { ReadingSchemas } from '../src/telemetry/reading-schemas.js';
+
+const base = { thing: 'dev-1', mqttUrl: 'mqtts://fleet.example:8883', caFile: 'ca.pem', stateDir: 'state' };
+
+describe('agent configuration', () => {
+  it('resolves relative paths against the file and fills safe defaults', () => {
+    const config = parseAgentConfig(base, '/etc/fleetward');
+    expect(config).toMatchObject({ caFile: '/etc/fleetward/ca.pem', stateDir: '/etc/fleetward/state', provisioning: null, renewAtRemaining: 1 / 3, queue: { maxEntries: 10_000, durability: 'fsync' }, reconnect: { initialMs: 1_000, maxMs: 300_000 } });
+  });
+
+  it.each([
+    [{ ...base, mqttUrl: 'mqtt://fleet.example:1883' }, 'mqttUrl'],
+    [{ ...base, mqttUrl: 'ws://fleet.example/mqtt' }, 'mqttUrl'],
+    [{ ...base, thing: 'a/b' }, 'thing'],
+    [{ ...base, thing: undefined }, 'thing'],
+    [{ ...base, extra: 1 }, 'extra'],
+    [{ ...base, queue: { maxBytes: 10 * 1024 ** 3 } }, 'queue.maxBytes'],
+    [{ ...base, queue: { durability: 'never' } }, 'queue.durability'],
+    [{ ...base, reconnect: { initialMs: 5_000, maxMs: 1_000 } }, 'reconnect.maxMs'],
+    [{ ...base, renewAtRemaining: 1 }, 'renewAtRemaining'],
+    [{ ...base, provisioning: { method: 'magic', template: 't' } }, 'provisioning.method'],
+    [{ ...base, provisioning: { method: 'enrollment-token', template: 't', estUrl: 'http://x', tokenFile: 't' } }, 'provisioning.estUrl'],
+    [{ ...base, provisioning: { method: 'claim-certificate', template: 't', claimCertFile: 'c', claimKeyFile: 'k', parameters: { n: 1 } } }, 'provisioning.parameters.n'],
+    [{ ...base, telemetrySchemas: { env: 'not a schema' } }, 'telemetrySchemas.env'],
+    [[], ''],
+  ])('refuses %j naming %s', (value, key) => {
+    try {
+      parseAgentConfig(value, '/etc/fleetward');
+    } catch (error) {
+      expect(error).toBeInstanceOf(FleetwardError);
+      expect((error as FleetwardError).code).toBe('FW_ERR_CONFIG_INVALID');
+      if (key !== '') expect((error as FleetwardError).details.key).toBe(key);
+      return;
+    }
+    throw new Error('expected a refusal');
+  });
+});
+
+describe('backoff and reason codes', () => {
+  it('full jitter stays within [0, min(cap, base · 2^attempt)] for any attempt and random value', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 1_000_000 }), fc.nat(100), fc.double({ min: 0, max: 0.999_999, noNaN: true }), (initialMs, extra, attempt, r) => {
+        const policy = { initialMs, maxMs: initialMs + extra };
+        const delay = fullJitterDelay(policy, attempt, () => r);
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThanOrEqual(Math.min(policy.maxMs, initialMs * 2 ** attempt));
+      }),
+    );
+  });
+
+  it('slows down on quota and rate refusals, gives up on the rest, treats identity refusals as such', () => {
+    expect([0x96, 0x97, 0x9f, 0x89, 0x88].map(refusalResponse)).toEqual(Array(5).fill('slow-down'));
+    expect([0x87, 0x99, 0x90, 0x95, 0x80, 0x83].map(refusalResponse)).toEqual(Array(6).fill('give-up'));
+    expect([0x86, 0x87, 0x8a, 0x8c].every(isIdentityRefusal)).toBe(true);
+    expect([0x97, 0x88].some(isIdentityRefusal)).toBe(false);
+  });
+
+  it('low battery and memory pressure are decided from the readings alone', () => {
+    const thresholds = { lowBatteryPercent: 15, memoryPressureBelow: 0.05 };
+    expect(resourceMode({ batteryPercent: null, memoryAvailable: 0.5 }, thresholds)).toEqual({ lowBattery: false, memoryPressure: false });
+    expect(resourceMode({ batteryPercent: 15, memoryAvailable: 0.01 }, thresholds)).toEqual({ lowBattery: true, memoryPressure: true });
+  });
+});
+
+describe('commands', () => {
+  it('the command parser refuses anything but a well-formed command with FW_ERR_VALIDATION only', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => new TextEncoder().encode(j)), fc.record({ v: fc.constant(1), id: fc.string(), name: fc.string(), issuedAt: fc.string(), params: fc.anything() }).map((o) => new TextEncoder().encode(JSON.stringify(o)))), (payload) => {
+        try {
+          const command = parseDeviceCommand(payload);
+          expect(command.v).toBe(1);
+        } catch (error) {
+          expect(error).toBeInstanceOf(FleetwardError);
+          expect((error as FleetwardError).code).toBe('FW_ERR_VALIDATION');
+        }
+      }),
+    );
+  });
+
+  it('no payload makes the dispatcher throw or run a handler it should not: one result per message, always', async () => {
+    const dispatcher = new CommandDispatcher(new ReadingSchemas());
+    let runs = 0;
+    dispatcher.on('ping', () => {
+      runs += 1;
+      throw new Error('handler failure is reported, not thrown');
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => new TextEncoder().encode(j))), async (payload) => {
+        const result = await dispatcher.dispatch(payload);
+        expect(['succeeded', 'failed', 'rejected']).toContain(result.outcome);
+      }),
+    );
+    const ping = new TextEncoder().encode(JSON.stringify({ v: 1, id: 'p1', name: 'ping', issuedAt: '2026-12-04T00:00:00Z' }));
+    expect(await dispatcher.dispatch(ping)).toMatchObject({ id: 'p1', outcome: 'failed', code: 'FW_ERR_INTERNAL' });
+    expect(await dispatcher.dispatch(ping)).toMatchObject({ id: 'p1', outcome: 'rejected', code: 'FW_ERR_CONFLICT' });
+    expect(runs).toBe(1);
+  });
+});
+
+describe('version', () => {
+  it('the inventory reports the version package.json declares', async () => {
+    const { AGENT_VERSION } = await import('../src/version.js');
+    const { readFile } = await import('node:fs/promises');
+    expect(AGENT_VERSION).toBe((JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+  });
+});
