@@ -105,8 +105,9 @@ async function idleAgentRss(caPem: string, mqttUrl: string, api: NodeApi): Promi
     await api.call('POST', '/api/v1/templates', { name: template, namePattern: 'idle-agent' });
     const { generateDeviceKey, keyPem } = await import('../../packages/agent/src/identity/key-file.js');
     const { certificateRequestPem } = await import('../../packages/agent/src/identity/certificate-request.js');
+    const { softwareDeviceKey } = await import('../../packages/agent/src/identity/device-key.js');
     const claimKey = generateDeviceKey();
-    const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, claimKey) });
+    const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, softwareDeviceKey(claimKey)) });
     await writeFile(join(dir, 'ca.pem'), caPem);
     await writeFile(join(dir, 'claim.pem'), claim.certificatePem);
     await writeFile(join(dir, 'claim.key'), keyPem(claimKey), { mode: 0o600 });

@@ -3,15 +3,17 @@ import { readFile } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import { FleetwardError, sealJson, thingSealingInfo, Topics, type CommandResult, type SealedValue } from '@fleetward/protocol';
+import { FleetwardError, sealJson, thingSealingInfo, topicFilterMatches, Topics, type CommandResult, type SealedValue } from '@fleetward/protocol';
 import { CommandDispatcher, type CommandHandler } from './commands/command-dispatcher.js';
 import type { AgentConfig } from './config/agent-config.js';
+import { LocalContracts } from './data/device-contracts.js';
 import { CounterFile } from './faults/counter-file.js';
 import { LOW_BATTERY_TELEMETRY_DIVISOR, resourceMode, type ResourceMode } from './faults/resource-mode.js';
 import { RenewalAnswers, renewalDue, requestRenewal } from './identity/certificate-renewal.js';
 import { checkCertificate, loadCredentials, saveCredentials, type DeviceCredentials } from './identity/device-credentials.js';
-import { ensurePrivateDir, generateDeviceKey, keyPem } from './identity/key-file.js';
-import { provisionDevice } from './identity/provision-device.js';
+import { ensurePrivateDir } from './identity/key-file.js';
+import { softwareKeyStore, type DeviceKeyStore } from './identity/device-key.js';
+import { firstCertificate, provisionDevice } from './identity/provision-device.js';
 import { OfflineQueue } from './queue/offline-queue.js';
 import { BackendSealingKey } from './sealed/backend-sealing-key.js';
 import { SealedStore } from './sealed/sealed-store.js';
@@ -45,6 +47,8 @@ export type AgentEvent =
   | { readonly type: 'renewal-failed'; readonly message: string }
   | { readonly type: 'command'; readonly result: CommandResult }
   | { readonly type: 'queue-shed'; readonly dropped: number }
+  /** The data contracts for the device's own topics arrived (`name@version`): readings are minimized here from now on. */
+  | { readonly type: 'contracts'; readonly contracts: readonly string[] }
   | { readonly type: 'error'; readonly message: string };
 
 export interface AgentStatus {
@@ -82,12 +86,14 @@ export class FleetwardAgent {
   readonly #config: AgentConfig;
   readonly #options: AgentOptions;
   readonly #caPem: string;
+  readonly #keys: DeviceKeyStore;
   readonly #queue: OfflineQueue;
   readonly #counters: CounterFile;
   readonly #schemas = new ReadingSchemas();
   readonly #commands: CommandDispatcher;
   readonly #renewals = new RenewalAnswers();
   readonly #sealingKey: BackendSealingKey;
+  readonly #contracts: LocalContracts;
   readonly #subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
   readonly #forbidden = new Set<string>();
   readonly #readingsSeen = new Map<string, number>();
@@ -102,14 +108,16 @@ export class FleetwardAgent {
   #tick: NodeJS.Timeout | null = null;
   #stats = { published: 0, refused: 0, throttled: 0, malformedReadings: 0, deferredReadings: 0, renewals: 0 };
 
-  private constructor(config: AgentConfig, options: AgentOptions, caPem: string, credentials: DeviceCredentials, queue: OfflineQueue, counters: CounterFile) {
+  private constructor(config: AgentConfig, options: AgentOptions, caPem: string, store: DeviceKeyStore, credentials: DeviceCredentials, queue: OfflineQueue, counters: CounterFile) {
     this.#config = config;
+    this.#keys = store;
     this.#options = options;
     this.#caPem = caPem;
     this.#credentials = credentials;
     this.#queue = queue;
     this.#counters = counters;
     this.#sealingKey = new BackendSealingKey(config.thing);
+    this.#contracts = new LocalContracts(config.thing);
     this.#battery = options.battery ?? powerSupplyBattery(config.batterySupplyDir);
     this.#reports = options.reports ?? procReports(config, this.#battery, () => ({ agentRestarts: counters.restarts, authFailures: counters.localAuthFailures }));
     this.#commands = new CommandDispatcher(this.#schemas, () => this.#now());
@@ -118,7 +126,7 @@ export class FleetwardAgent {
       {
         url: config.mqttUrl,
         clientId: config.thing,
-        identity: () => ({ keyPem: this.#credentials.keyPem, certPem: this.#credentials.certPem, caPem: this.#caPem }),
+        identity: () => ({ key: this.#credentials.key.tls, certPem: this.#credentials.certPem, caPem: this.#caPem }),
         backoff: config.reconnect,
         sessionExpirySeconds: SESSION_EXPIRY_SECONDS,
         keepaliveSeconds: KEEPALIVE_SECONDS,
@@ -143,13 +151,14 @@ export class FleetwardAgent {
     const caPem = await readFile(config.caFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the CA file ${config.caFile} cannot be read (${error.code ?? 'error'})`, { key: 'caFile' });
     });
-    const credentials = (await loadCredentials(config.stateDir, config.thing, caPem)) ?? (await provisionAndSave(config, caPem, options));
+    const store = await deviceKeyStore(config);
+    const credentials = (await loadCredentials(config.stateDir, store, config.thing, caPem)) ?? (await provisionAndSave(config, store, caPem, options));
     const queue = await OfflineQueue.open(join(config.stateDir, 'queue'), { maxEntries: config.queue.maxEntries, maxBytes: config.queue.maxBytes }, { durability: config.queue.durability });
     let agent: FleetwardAgent;
     try {
       const counters = await CounterFile.open(join(config.stateDir, 'counters.json'));
       await counters.recordRestart();
-      agent = new FleetwardAgent(config, options, caPem, credentials, queue, counters);
+      agent = new FleetwardAgent(config, options, caPem, store, credentials, queue, counters);
     } catch (error) {
       // The queue holds the folder open: a failed start must let go of it, or a retry finds it taken.
       await queue.close().catch(() => undefined);
@@ -193,11 +202,21 @@ export class FleetwardAgent {
    * Publishes durably: the message is on disk when this resolves, and is delivered in order with
    * QoS 1 whenever the gateway is reachable (at least once). A topic the gateway refused as not
    * authorized is refused here from then on (FW_ERR_FORBIDDEN): the agent does not retry it in a loop.
+   * On a topic a data contract covers, the payload is checked against it (FW_ERR_PAYLOAD_REJECTED,
+   * counted as a malformed reading) and minimized by it before it is queued.
    */
   async publish(topic: string, payload: string | Buffer | object): Promise<void> {
     if (topic.startsWith('$') || /[+#]/.test(topic) || topic.length === 0) throw new FleetwardError('FW_ERR_VALIDATION', `applications publish to their own topic names, not ${topic}`, { field: 'topic' });
     if (this.#forbidden.has(topic)) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway does not allow this device to publish to ${topic}`, { topic });
-    const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    let minimized: Buffer | null;
+    try {
+      // Rule 9: checked and minimized before the queue, so what the contract drops never reaches the disk or the network.
+      minimized = this.#contracts.apply(topic, payload);
+    } catch (error) {
+      this.#stats.malformedReadings += 1;
+      throw error;
+    }
+    const body = minimized ?? (Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)));
     await this.#queue.append({ topic, payload: body });
     void this.#flush();
   }
@@ -302,6 +321,10 @@ export class FleetwardAgent {
     void (async () => {
       try {
         for (const filter of [...own, ...this.#subscriptions.keys()]) await subscribeOne(client, filter);
+        await this.#contracts.fetch(client).then(
+          () => this.#emit({ type: 'contracts', contracts: this.#contracts.names }),
+          (error: unknown) => this.#emit({ type: 'error', message: `the data contracts could not be fetched: ${(error as Error).message}` }),
+        );
         await client.publishAsync(Topics.inventory(this.thing), JSON.stringify(await this.#reports.inventory()), { qos: 1 });
         if (renewalDue(this.#credentials.certificate, this.#now(), this.#config.renewAtRemaining)) await this.renewNow();
       } catch (error) {
@@ -324,12 +347,13 @@ export class FleetwardAgent {
       return;
     }
     if (this.#sealingKey.receive(topic, payload)) return;
+    if (this.#contracts.receive(topic, payload)) return;
     if (topic === Topics.renewAccepted(this.thing) || topic === Topics.renewRejected(this.thing)) {
       this.#renewals.receive(this.thing, topic, payload);
       return;
     }
     for (const [filter, handler] of this.#subscriptions) {
-      if (!matches(filter, topic)) continue;
+      if (!topicFilterMatches(filter, topic)) continue;
       try {
         handler(topic, payload);
       } catch (error) {
@@ -341,13 +365,15 @@ export class FleetwardAgent {
   async #renew(): Promise<void> {
     const client = this.#session.client;
     if (client === null) throw new FleetwardError('FW_ERR_NOT_READY', 'the agent is offline: renewal waits for the next connection');
-    const key = generateDeviceKey();
+    const key = await this.#keys.generate();
+    const previous = this.#credentials.key;
     try {
       const answer = await requestRenewal(client, this.thing, key, this.#renewals);
-      const certPem = answer.certificatePem + (answer.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/)?.[0] ?? '');
-      checkCertificate(certPem, key.privateKey, this.thing, this.#caPem);
-      await saveCredentials(this.#config.stateDir, keyPem(key), certPem);
-      this.#credentials = (await loadCredentials(this.#config.stateDir, this.thing, this.#caPem)) ?? this.#credentials;
+      const certPem = answer.certificatePem + firstCertificate(answer.chainPem);
+      checkCertificate(certPem, key.publicKey, this.thing, this.#caPem);
+      await saveCredentials(this.#config.stateDir, this.#keys, key, certPem);
+      this.#credentials = (await loadCredentials(this.#config.stateDir, this.#keys, this.thing, this.#caPem)) ?? this.#credentials;
+      await this.#keys.discard(previous).catch(() => undefined);
       this.#stats.renewals += 1;
       this.#emit({ type: 'renewed', serial: answer.serial, notAfter: answer.notAfter });
       this.#session.reconnectNow();
@@ -427,16 +453,24 @@ export class FleetwardAgent {
 }
 
 /** Provisions the device by the configured method and saves what it got; returns the credentials as loaded back. */
-async function provisionAndSave(config: AgentConfig, caPem: string, options: AgentOptions): Promise<DeviceCredentials> {
+/** Provisions the device by the configured method with a new key and saves what it got; returns the credentials as loaded back. */
+async function provisionAndSave(config: AgentConfig, store: DeviceKeyStore, caPem: string, options: AgentOptions): Promise<DeviceCredentials> {
   if (config.provisioning === null) throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the device has no certificate in ${config.stateDir} and no provisioning is configured`, { key: 'provisioning' });
-  const key = generateDeviceKey();
+  const key = await store.generate();
   const certPem = await provisionDevice(config, caPem, key);
-  checkCertificate(certPem, key.privateKey, config.thing, caPem);
-  await saveCredentials(config.stateDir, keyPem(key), certPem);
-  const credentials = await loadCredentials(config.stateDir, config.thing, caPem);
+  checkCertificate(certPem, key.publicKey, config.thing, caPem);
+  await saveCredentials(config.stateDir, store, key, certPem);
+  const credentials = await loadCredentials(config.stateDir, store, config.thing, caPem);
   if (credentials === null) throw new FleetwardError('FW_ERR_KEY_UNREADABLE', `the certificate just saved in ${config.stateDir} cannot be read back`);
   options.onEvent?.({ type: 'provisioned', thing: config.thing, serial: credentials.certificate.serialNumber.toLowerCase() });
   return credentials;
+}
+
+/** Software keys in the agent's folder, or keys in the configured PKCS#11 token. */
+async function deviceKeyStore(config: AgentConfig): Promise<DeviceKeyStore> {
+  if (config.keyStorage.kind === 'software') return softwareKeyStore;
+  const { Pkcs11KeyStore } = await import('./identity/pkcs11-key-store.js');
+  return Pkcs11KeyStore.open(config.thing, config.keyStorage);
 }
 
 async function subscribeOne(client: MqttClient, filter: string): Promise<void> {
@@ -462,14 +496,4 @@ function publishAcknowledged(client: MqttClient, topic: string, payload: Buffer)
       else resolve(typeof error.code === 'number' ? error.code : 'closed');
     });
   });
-}
-
-function matches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
-  }
-  return f.length === t.length;
 }

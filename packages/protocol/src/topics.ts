@@ -22,13 +22,18 @@ export const Topics = {
   sealingKeyRequest: (thing: string) => `$fw/things/${thing}/sealing-key/get`,
   sealingKey: (thing: string) => `$fw/things/${thing}/sealing-key`,
   sealingKeyRejected: (thing: string) => `$fw/things/${thing}/sealing-key/rejected`,
+  /** The data contracts for the thing's own topics, for minimizing on the device: asked on `.../get`, answered to the asking device. */
+  contractsRequest: (thing: string) => `$fw/things/${thing}/contracts/get`,
+  contracts: (thing: string) => `$fw/things/${thing}/contracts`,
+  contractsRejected: (thing: string) => `$fw/things/${thing}/contracts/rejected`,
 } as const;
 
 /** A reserved topic the gateway answers, parsed; null for any other topic. */
 export type ReservedRequest =
   | { readonly kind: 'provisioning'; readonly template: string }
   | { readonly kind: 'renewal'; readonly thing: string }
-  | { readonly kind: 'sealing-key'; readonly thing: string };
+  | { readonly kind: 'sealing-key'; readonly thing: string }
+  | { readonly kind: 'contracts'; readonly thing: string };
 
 export function parseReservedRequest(topic: string): ReservedRequest | null {
   if (!topic.startsWith(RESERVED_PREFIX)) return null;
@@ -36,6 +41,7 @@ export function parseReservedRequest(topic: string): ReservedRequest | null {
   if (levels.length === 4 && levels[1] === 'provisioning' && levels[3] === 'request' && isName(levels[2])) return { kind: 'provisioning', template: levels[2] as string };
   if (levels.length === 6 && levels[1] === 'things' && levels[3] === 'cert' && levels[4] === 'renew' && levels[5] === 'request' && isName(levels[2])) return { kind: 'renewal', thing: levels[2] as string };
   if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'sealing-key' && levels[4] === 'get' && isName(levels[2])) return { kind: 'sealing-key', thing: levels[2] as string };
+  if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'contracts' && levels[4] === 'get' && isName(levels[2])) return { kind: 'contracts', thing: levels[2] as string };
   return null;
 }
 

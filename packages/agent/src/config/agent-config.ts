@@ -21,6 +21,20 @@ export type ProvisioningConfig =
       readonly parameters: Readonly<Record<string, string>>;
     };
 
+/** Where the device key lives: a 0600 file in the agent's folder, or a PKCS#11 token (an HSM, a secure element, SoftHSM2 in tests). */
+export type KeyStorageConfig =
+  | { readonly kind: 'software' }
+  | {
+      readonly kind: 'pkcs11';
+      /** The token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so. */
+      readonly module: string;
+      readonly token: string;
+      /** A 0600 file holding the user PIN. */
+      readonly pinFile: string;
+      /** OpenSSL's PKCS#11 engine (Debian: libengine-pkcs11-openssl), through which TLS signs with the token's key. */
+      readonly engine: string;
+    };
+
 export interface AgentConfig {
   /** The thing this device is: its certificate's CN and its MQTT client id. */
   readonly thing: string;
@@ -31,6 +45,7 @@ export interface AgentConfig {
   /** The agent's own folder (0700): key, certificate, queue, counters. */
   readonly stateDir: string;
   readonly provisioning: ProvisioningConfig | null;
+  readonly keyStorage: KeyStorageConfig;
   /** Renew once less than this share of the certificate's lifetime is left. */
   readonly renewAtRemaining: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
@@ -46,7 +61,7 @@ export interface AgentConfig {
 }
 
 const NAME = /^[A-Za-z0-9:_-]{1,128}$/;
-const ALLOWED = new Set(['thing', 'mqttUrl', 'caFile', 'stateDir', 'provisioning', 'renewAtRemaining', 'reconnect', 'queue', 'metricsIntervalSeconds', 'batterySupplyDir', 'lowBatteryPercent', 'firmware', 'telemetrySchemas']);
+const ALLOWED = new Set(['thing', 'mqttUrl', 'caFile', 'stateDir', 'provisioning', 'keyStorage', 'renewAtRemaining', 'reconnect', 'queue', 'metricsIntervalSeconds', 'batterySupplyDir', 'lowBatteryPercent', 'firmware', 'telemetrySchemas']);
 
 /** Reads and checks `agent.json`; relative paths are relative to the file. Any mistake is FW_ERR_CONFIG_INVALID naming the key. */
 export async function loadAgentConfig(file: string): Promise<AgentConfig> {
@@ -90,6 +105,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     caFile: path(root.caFile, 'caFile'),
     stateDir: path(root.stateDir, 'stateDir'),
     provisioning: root.provisioning === undefined ? null : provisioning(root.provisioning, path),
+    keyStorage: root.keyStorage === undefined ? { kind: 'software' } : keyStorage(root.keyStorage, path),
     renewAtRemaining: num(root.renewAtRemaining ?? 1 / 3, 'renewAtRemaining', 0.01, 0.9),
     reconnect: { initialMs, maxMs: int(reconnect.maxMs ?? 300_000, 'reconnect.maxMs', initialMs, 86_400_000) },
     queue: { maxEntries: int(queue.maxEntries ?? 10_000, 'queue.maxEntries', 1, 10_000_000), maxBytes: int(queue.maxBytes ?? 16 * 1024 * 1024, 'queue.maxBytes', 1024, 256 * 1024 * 1024), durability: durability(queue.durability) },
@@ -118,6 +134,25 @@ function provisioning(value: unknown, path: (v: unknown, key: string) => string)
     return { method: 'enrollment-token', template, estUrl, tokenFile: path(p.tokenFile, 'provisioning.tokenFile'), parameters: params };
   }
   throw bad('provisioning.method', 'must be "claim-certificate" or "enrollment-token"');
+}
+
+function keyStorage(value: unknown, path: (v: unknown, key: string) => string): KeyStorageConfig {
+  const k = objectAt(value, 'keyStorage');
+  if (k.kind === 'software') return { kind: 'software' };
+  if (k.kind !== 'pkcs11') throw bad('keyStorage.kind', 'must be "software" or "pkcs11"');
+  return {
+    kind: 'pkcs11',
+    module: path(k.module, 'keyStorage.module'),
+    token: str(k.token, 'keyStorage.token'),
+    pinFile: path(k.pinFile, 'keyStorage.pinFile'),
+    engine: k.engine === undefined ? defaultPkcs11Engine() : path(k.engine, 'keyStorage.engine'),
+  };
+}
+
+/** Where Debian and Ubuntu install libp11's engine for OpenSSL 3. */
+function defaultPkcs11Engine(): string {
+  const triplet = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', riscv64: 'riscv64-linux-gnu' }[process.arch as string] ?? `${process.arch}-linux-gnu`;
+  return `/usr/lib/${triplet}/engines-3/pkcs11.so`;
 }
 
 function durability(value: unknown): 'fsync' | 'write' {

@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { FleetwardError, isErrorCode, Topics, type CertificateAccepted, type RenewalRequest, type RequestRejected } from '@fleetward/protocol';
 import { withTimeout } from './claim-provisioning.js';
 import { certificateRequestPem } from './certificate-request.js';
-import type { DeviceKeyPair } from './key-file.js';
+import type { DeviceKey } from './device-key.js';
 
 /** True once less than `atRemaining` of the certificate's lifetime is left (or it has expired). */
 export function renewalDue(certificate: X509Certificate, now: Date, atRemaining: number): boolean {
@@ -44,9 +44,9 @@ export class RenewalAnswers {
 }
 
 /** Asks the gateway for a certificate for a new key (the old key is never reused). */
-export async function requestRenewal(client: MqttClient, thing: string, newKey: DeviceKeyPair, answers: RenewalAnswers, timeoutMs = 30_000): Promise<CertificateAccepted> {
+export async function requestRenewal(client: MqttClient, thing: string, newKey: DeviceKey, answers: RenewalAnswers, timeoutMs = 30_000): Promise<CertificateAccepted> {
   const clientToken = randomBytes(12).toString('hex');
-  const request: RenewalRequest = { csr: await certificateRequestPem(thing, newKey), keyStorage: 'software', clientToken };
+  const request: RenewalRequest = { csr: await certificateRequestPem(thing, newKey), keyStorage: newKey.storage, clientToken };
   const answer = answers.expect(clientToken);
   try {
     await client.publishAsync(Topics.renewRequest(thing), JSON.stringify(request), { qos: 1 });

@@ -3,7 +3,7 @@ import mqtt from 'mqtt';
 import { FleetwardError, isErrorCode, Topics, type CertificateAccepted, type ProvisioningRequest, type RequestRejected } from '@fleetward/protocol';
 import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 import { certificateRequestPem } from './certificate-request.js';
-import type { DeviceKeyPair } from './key-file.js';
+import type { DeviceKey } from './device-key.js';
 
 export interface ClaimRequest {
   readonly mqttUrl: string;
@@ -21,10 +21,10 @@ export interface ClaimRequest {
  * CSR for its own key and receives its own certificate (answers carry the client token, so many
  * devices can share the claim certificate). A refusal is a FleetwardError with the platform's code.
  */
-export async function provisionByClaim(request: ClaimRequest, key: DeviceKeyPair): Promise<CertificateAccepted> {
+export async function provisionByClaim(request: ClaimRequest, key: DeviceKey): Promise<CertificateAccepted> {
   const clientToken = randomBytes(12).toString('hex');
   const csr = await certificateRequestPem(request.thing, key);
-  const client = await mqtt.connectAsync(secureUrl(request.mqttUrl), mqttTlsOptions({ keyPem: request.claimKeyPem, certPem: request.claimCertPem, caPem: request.caPem }, `claim-${clientToken}`, { clean: true }));
+  const client = await mqtt.connectAsync(secureUrl(request.mqttUrl), mqttTlsOptions({ key: { pem: request.claimKeyPem }, certPem: request.claimCertPem, caPem: request.caPem }, `claim-${clientToken}`, { clean: true }));
   try {
     const answer = new Promise<CertificateAccepted>((resolve, reject) => {
       client.on('message', (topic, payload) => {
@@ -46,7 +46,7 @@ export async function provisionByClaim(request: ClaimRequest, key: DeviceKeyPair
       const [granted] = await client.subscribeAsync(topic, { qos: 1 });
       if (granted === undefined || granted.qos > 2) throw new FleetwardError('FW_ERR_ENROLLMENT_DENIED', `the gateway refused the subscription to ${topic}`);
     }
-    const body: ProvisioningRequest = { csr, parameters: request.parameters, keyStorage: 'software', clientToken };
+    const body: ProvisioningRequest = { csr, parameters: request.parameters, keyStorage: key.storage, clientToken };
     await client.publishAsync(Topics.provisioningRequest(request.template), JSON.stringify(body), { qos: 1 });
     return await withTimeout(answer, request.timeoutMs ?? 30_000, 'the provisioning answer did not arrive in time');
   } finally {

@@ -2,19 +2,23 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FleetwardError } from '@fleetward/protocol';
-import { readKeyFile, writePrivateFile } from './key-file.js';
+import type { DeviceKey, DeviceKeyStore } from './device-key.js';
+import { readSecretFile, writePrivateFile } from './key-file.js';
 
 /** What the agent presents to the gateway: its key, its certificate and the chain to the issuing CA. */
 export interface DeviceCredentials {
-  readonly keyPem: string;
+  readonly key: DeviceKey;
   /** The device certificate followed by its issuing CA, as TLS presents them. */
   readonly certPem: string;
   readonly certificate: X509Certificate;
 }
 
-/** The files in the agent's folder; a manufacturing flow drops a pre-provisioned pair here. */
-export function credentialFiles(stateDir: string): { readonly key: string; readonly cert: string } {
-  return { key: join(stateDir, 'device.key'), cert: join(stateDir, 'device.pem') };
+/**
+ * The files in the agent's folder; a manufacturing flow drops a pre-provisioned pair here. The key
+ * file holds the key's PEM (software keys) or its label in the token (`device.p11`).
+ */
+export function credentialFiles(stateDir: string, store: Pick<DeviceKeyStore, 'file'> = { file: 'device.key' }): { readonly key: string; readonly cert: string } {
+  return { key: join(stateDir, store.file), cert: join(stateDir, 'device.pem') };
 }
 
 /**
@@ -23,17 +27,24 @@ export function credentialFiles(stateDir: string): { readonly key: string; reado
  * does not chain to the platform's CA. Finishes a renewal a crash interrupted first (see `saveCredentials`).
  * Returns null when the device has no certificate yet (it must provision).
  */
-export async function loadCredentials(stateDir: string, thing: string, caPem: string): Promise<DeviceCredentials | null> {
-  const files = credentialFiles(stateDir);
+export async function loadCredentials(stateDir: string, store: DeviceKeyStore, thing: string, caPem: string): Promise<DeviceCredentials | null> {
+  const files = credentialFiles(stateDir, store);
   await finishInterruptedSave(files);
   if (!(await exists(files.cert))) return null;
-  const { pem: keyPem, key } = await readKeyFile(files.key);
+  const reference = await readSecretFile(files.key, 'key file');
+  let key: DeviceKey;
+  try {
+    key = await store.load(reference);
+  } catch (error) {
+    if (error instanceof FleetwardError) throw error;
+    throw new FleetwardError('FW_ERR_KEY_UNREADABLE', `${files.key} does not hold a usable device key`, { file: files.key });
+  }
   const certPem = await readFile(files.cert, 'utf8');
-  return { keyPem, certPem, certificate: checkCertificate(certPem, key, thing, caPem) };
+  return { key, certPem, certificate: checkCertificate(certPem, key.publicKey, thing, caPem) };
 }
 
 /** Checks a certificate the platform issued (or that manufacturing installed) before the agent relies on it. */
-export function checkCertificate(certPem: string, key: KeyObject, thing: string, caPem: string): X509Certificate {
+export function checkCertificate(certPem: string, publicKey: KeyObject, thing: string, caPem: string): X509Certificate {
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(certPem);
@@ -42,7 +53,7 @@ export function checkCertificate(certPem: string, key: KeyObject, thing: string,
   }
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(certificate.subject)?.[1];
   if (cn !== thing) throw new FleetwardError('FW_ERR_NAME_MISMATCH', `the device certificate is for ${cn ?? 'no thing'}, not for ${thing}`, { certificate: cn ?? null, thing });
-  if (!certificate.checkPrivateKey(key)) throw new FleetwardError('FW_ERR_KEY_REJECTED', 'the device certificate does not belong to the device key');
+  if (!certificate.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) throw new FleetwardError('FW_ERR_KEY_REJECTED', 'the device certificate does not belong to the device key');
   const issuers = caCertificates(caPem);
   if (!issuers.some((ca) => certificate.checkIssued(ca) && certificate.verify(ca.publicKey))) {
     throw new FleetwardError('FW_ERR_CERT_REVOKED', 'the device certificate was not issued by the platform CA the agent trusts', { issuer: certificate.issuer });
@@ -54,9 +65,9 @@ export function checkCertificate(certPem: string, key: KeyObject, thing: string,
  * Replaces key and certificate. Both new files are written in full before either is moved into
  * place, so a crash at any point leaves either the old pair or a pair `loadCredentials` completes.
  */
-export async function saveCredentials(stateDir: string, keyPem: string, certPem: string): Promise<void> {
-  const files = credentialFiles(stateDir);
-  await writePrivateFile(`${files.key}.new`, keyPem);
+export async function saveCredentials(stateDir: string, store: DeviceKeyStore, key: DeviceKey, certPem: string): Promise<void> {
+  const files = credentialFiles(stateDir, store);
+  await writePrivateFile(`${files.key}.new`, key.reference);
   await writePrivateFile(`${files.cert}.new`, certPem);
   await rename(`${files.key}.new`, files.key);
   await rename(`${files.cert}.new`, files.cert);

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { FleetwardError, isErrorCode } from '@fleetward/protocol';
 import { certificateRequestPem } from './certificate-request.js';
 import { caCertificates } from './device-credentials.js';
-import type { DeviceKeyPair } from './key-file.js';
+import type { DeviceKey } from './device-key.js';
 
 export interface TokenEnrollment {
   /** The node's base URL, `https://host:port`. */
@@ -21,7 +21,7 @@ const MAX_RESPONSE_BYTES = 65_536;
  * the template as user name and the token as password, over TLS that trusts only the platform's CA.
  * Returns the device certificate followed by the issuing CA that signed it.
  */
-export async function enrollWithToken(enrollment: TokenEnrollment, key: DeviceKeyPair): Promise<string> {
+export async function enrollWithToken(enrollment: TokenEnrollment, key: DeviceKey): Promise<string> {
   const csrPem = await certificateRequestPem(enrollment.thing, key);
   const csrBase64 = csrPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
   const url = new URL(`/.well-known/est/${encodeURIComponent(enrollment.template)}/simpleenroll`, enrollment.estUrl);

@@ -3,10 +3,11 @@ import { FleetwardError } from '@fleetward/protocol';
 import type { AgentConfig } from '../config/agent-config.js';
 import { provisionByClaim } from './claim-provisioning.js';
 import { enrollWithToken } from './est-enrollment.js';
-import { readKeyFile, readSecretFile, type DeviceKeyPair } from './key-file.js';
+import type { DeviceKey } from './device-key.js';
+import { readKeyFile, readSecretFile } from './key-file.js';
 
 /** Gets the device its own certificate for `key` by the configured method; returns the certificate and its issuing CA. */
-export async function provisionDevice(config: AgentConfig, caPem: string, key: DeviceKeyPair): Promise<string> {
+export async function provisionDevice(config: AgentConfig, caPem: string, key: DeviceKey): Promise<string> {
   const provisioning = config.provisioning;
   if (provisioning === null) throw new FleetwardError('FW_ERR_CONFIG_INVALID', 'no provisioning is configured', { key: 'provisioning' });
   if (provisioning.method === 'claim-certificate') {

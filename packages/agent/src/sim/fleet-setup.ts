@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { certificateRequestPem } from '../identity/certificate-request.js';
+import { softwareDeviceKey } from '../identity/device-key.js';
 import { generateDeviceKey, keyPem } from '../identity/key-file.js';
 import type { NodeApi } from './node-api.js';
 
@@ -46,7 +47,7 @@ export async function setUpFleet(api: NodeApi): Promise<FleetSetup> {
   const template = `sim-${run}`;
   await api.call('POST', '/api/v1/templates', { name: template, namePattern: `sim-${run}-[0-9]{5}` });
   const claimKey = generateDeviceKey();
-  const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, claimKey), validityDays: 1 });
+  const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, softwareDeviceKey(claimKey)), validityDays: 1 });
   await api.call('POST', '/api/v1/data/contracts', { contracts: [SIM_CONTRACT] });
   return {
     run,

@@ -191,7 +191,7 @@ export class SimulatedDevice {
   /** Fires `count` QoS 1 publishes without waiting; true when the gateway refused some or closed the connection. */
   async #flood(count: number): Promise<boolean> {
     const files = credentialFiles(join(this.#env.root, this.name));
-    const identity = { keyPem: await readFile(files.key, 'utf8'), certPem: await readFile(files.cert, 'utf8'), caPem: await readFile(this.#env.caFile, 'utf8') };
+    const identity = { key: { pem: await readFile(files.key, 'utf8') }, certPem: await readFile(files.cert, 'utf8'), caPem: await readFile(this.#env.caFile, 'utf8') };
     const client = await mqtt.connectAsync(secureUrl(this.#env.mqttUrl), mqttTlsOptions(identity, this.name, { clean: true }));
     let refused = false;
     client.on('close', () => (refused = true));

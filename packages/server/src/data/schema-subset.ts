@@ -1,4 +1,4 @@
-import { FleetwardError } from '@fleetward/protocol';
+import { FleetwardError, RFC3339_DATE_TIME } from '@fleetward/protocol';
 import type { ParsedJson } from './bounded-json.js';
 
 /**
@@ -111,9 +111,6 @@ export type Violation = { readonly reason: 'schema' | 'unknown-field' | 'value-t
 /** A compiled check: null when the value conforms. */
 export type Check = (value: ParsedJson, path: string) => Violation | null;
 
-// RFC 3339 §5.6 date-time; linear (no nested quantifiers), so no catastrophic backtracking.
-const DATE_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
-
 /** Compiles a schema once into a closure tree; messages are then checked without interpretation. */
 export function compileSchema(node: SchemaNode): Check {
   const checks: Check[] = [typeCheck(node.types)];
@@ -124,7 +121,7 @@ export function compileSchema(node: SchemaNode): Check {
   if (exclusiveMaximum !== null) checks.push((v, p) => (typeof v === 'number' && v >= exclusiveMaximum ? tooLarge(p, `not below ${exclusiveMaximum}`) : null));
   if (minLength !== null) checks.push((v, p) => (typeof v === 'string' && codePoints(v, minLength) < minLength ? schema(p, `shorter than ${minLength} characters`) : null));
   if (maxLength !== null) checks.push((v, p) => (typeof v === 'string' && v.length > maxLength && codePoints(v, maxLength + 1) > maxLength ? tooLarge(p, `longer than ${maxLength} characters`) : null));
-  if (node.dateTime) checks.push((v, p) => (typeof v === 'string' && (!DATE_TIME.test(v) || Number.isNaN(Date.parse(v))) ? schema(p, 'not an RFC 3339 date-time') : null));
+  if (node.dateTime) checks.push((v, p) => (typeof v === 'string' && (!RFC3339_DATE_TIME.test(v) || Number.isNaN(Date.parse(v))) ? schema(p, 'not an RFC 3339 date-time') : null));
   if (enumValues !== null) {
     const allowed = new Set(enumValues);
     checks.push((v, p) => (allowed.has(v as string | number | boolean | null) ? null : schema(p, 'not one of the allowed values')));

@@ -77,7 +77,7 @@ export interface GatewayDependencies {
   /** Operator bans, stored: every node enforces them. */
   readonly bans: Pick<DeviceBans, 'list' | 'fingerprint'>;
   /** Data contracts (rule 9): every application publish is checked and minimized before fan-out. */
-  readonly data: { readonly ingest: Pick<DataIngest, 'inspect'>; readonly sealing: Pick<SealingKeys, 'current'> };
+  readonly data: { readonly ingest: Pick<DataIngest, 'inspect' | 'contracts'>; readonly sealing: Pick<SealingKeys, 'current'> };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
   readonly onTrustChanged: () => Promise<unknown>;
 }

@@ -1,14 +1,18 @@
 import type { X509Certificate } from 'node:crypto';
 import { clientTokenOf, deviceReportKind, FleetwardError, parseDeviceMetrics, parseInventory, parseProvisioningRequest, parseRenewalRequest, Topics, type CertificateAccepted, type RequestRejected, type ReservedRequest, type SealingKey } from '@fleetward/protocol';
+import type { DataIngest } from '../data/data-ingest.js';
+import { deviceContractsFor } from '../data/device-contracts-view.js';
 import type { Certificates, IssuedCertificate } from '../identity/certificates.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
-import type { DeviceIdentity } from './device-identity.js';
+import type { DeviceIdentity, ThingIdentity } from './device-identity.js';
 
 export interface ReservedRequestServices {
   readonly claims: ClaimProvisioning;
   readonly certificates: Certificates;
   /** The backend's sealing key, which devices seal data to (data/sealing-keys.ts). */
   readonly sealing: { current(): Promise<SealingKey> };
+  /** The data contracts in force, which devices apply before sending (data/device-contracts-view.ts). */
+  readonly data: { readonly ingest: Pick<DataIngest, 'contracts'> };
   /** Told about answers that are not a refusal of bad input: failures of our own. */
   readonly onFailure: (error: unknown) => void;
 }
@@ -26,7 +30,8 @@ export interface Reply {
  */
 export async function answerReservedRequest(services: ReservedRequestServices, request: ReservedRequest, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<Reply> {
   const clientToken = clientTokenOf(payload);
-  if (request.kind === 'sealing-key') return sealingKey(services, request.thing, identity);
+  if (request.kind === 'sealing-key') return forOwnThing(services, request.thing, identity, [Topics.sealingKey, Topics.sealingKeyRejected], () => services.sealing.current());
+  if (request.kind === 'contracts') return forOwnThing(services, request.thing, identity, [Topics.contracts, Topics.contractsRejected], (own) => deviceContractsFor(services.data.ingest.contracts, own.thing, own.thingType));
   const [accepted, rejected] = request.kind === 'provisioning' ? [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)] : [Topics.renewAccepted(request.thing), Topics.renewRejected(request.thing)];
   try {
     const issued = request.kind === 'provisioning' ? await provision(services, request.template, identity, certificate, payload, source) : await renew(services, request.thing, identity, certificate, payload, source);
@@ -40,16 +45,16 @@ export async function answerReservedRequest(services: ReservedRequestServices, r
   }
 }
 
-/** The current sealing key, for the asking device (a thing asks for its own namespace only). */
-async function sealingKey(services: ReservedRequestServices, thing: string, identity: DeviceIdentity): Promise<Reply> {
+/** An answer about the asking device's own namespace (the sealing key, its contracts): a thing asks only for itself. */
+async function forOwnThing(services: ReservedRequestServices, thing: string, identity: DeviceIdentity, [answered, rejected]: readonly [(thing: string) => string, (thing: string) => string], answer: (own: ThingIdentity) => unknown): Promise<Reply> {
   try {
-    if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device asks for the sealing key on its own topics');
-    return { topic: Topics.sealingKey(thing), payload: Buffer.from(JSON.stringify(await services.sealing.current())) };
+    if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device asks only about its own topics');
+    return { topic: answered(thing), payload: Buffer.from(JSON.stringify(await answer(identity))) };
   } catch (error) {
     const known = error instanceof FleetwardError;
     if (!known) services.onFailure(error);
-    const answer: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed' };
-    return { topic: Topics.sealingKeyRejected(thing), payload: Buffer.from(JSON.stringify(answer)) };
+    const refusal: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed' };
+    return { topic: rejected(thing), payload: Buffer.from(JSON.stringify(refusal)) };
   }
 }
 
