@@ -7,7 +7,7 @@
  * restart, and one idle `fleetward-agent` process's RSS.
  * BENCH_FLEET_DEVICES (default 10,000; BENCH_QUICK=1: 500), BENCH_FLEET_SECONDS (120; quick 20).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -25,7 +25,10 @@ import { missingRow, progress, row, type Row, type Scenario } from '../lib/repor
 const CLI = fileURLToPath(new URL('../../packages/server/bin/fleetward.js', import.meta.url));
 const AGENT = fileURLToPath(new URL('../../packages/agent/bin/fleetward-agent.js', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
-const DEVICES = Number(process.env.BENCH_FLEET_DEVICES ?? (QUICK ? 500 : 10_000));
+const REQUESTED_DEVICES = Number(process.env.BENCH_FLEET_DEVICES ?? (QUICK ? 500 : 10_000));
+/** Each simulated device holds two descriptors (TLS socket, queue log): stay under this process's open-file limit. */
+const FD_LIMIT = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()) || 1024;
+const DEVICES = Math.min(REQUESTED_DEVICES, Math.floor((FD_LIMIT - 2_000) / 2));
 const SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? (QUICK ? 20 : 120));
 /** The configured handshake rate the reconnecting fleet must stay under (handshakes per second, node-wide). */
 const HANDSHAKES_PER_SECOND = 500;
@@ -51,7 +54,8 @@ export const fleet: Scenario = {
     const mqttUrl = `mqtts://127.0.0.1:${mqttPort}`;
     const sim = await SimulatedFleet.create(api, { caPem, mqttUrl }, parseSimOptions(['--devices', String(DEVICES), '--duration', String(SECONDS), '--rate', '0.1', '--concurrency', '200']));
     const rows: Row[] = [];
-    const raw: Record<string, unknown> = { devices: DEVICES, seconds: SECONDS };
+    const raw: Record<string, unknown> = { devices: DEVICES, requestedDevices: REQUESTED_DEVICES, openFileLimit: FD_LIMIT, seconds: SECONDS };
+    if (DEVICES < REQUESTED_DEVICES) progress(`  ${REQUESTED_DEVICES} devices need more than the open-file limit of ${FD_LIMIT} allows: running ${DEVICES}`);
     try {
       const started = Date.now();
       const ticker = setInterval(() => progress(`  ${JSON.stringify(sim.progress())}`), 10_000);

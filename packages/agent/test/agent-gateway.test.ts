@@ -260,6 +260,25 @@ describe('secure session', () => {
   });
 });
 
+describe('limits from the gateway', () => {
+  it('a quota refusal slows the agent down and nothing is lost: every message arrives, in order', async () => {
+    const n = await startAgentNode({ FLEETWARD_LIMITS_MESSAGES_PER_SECOND: '20', FLEETWARD_LIMITS_MESSAGE_BURST: '5' });
+    cleanups.push(() => n.close());
+    const watcher = await observer(n);
+    const device = await deviceWithCertificate(n.t.node.context, 'burst-1');
+    await install(n, device);
+    const agent = await started(n, 'burst-1');
+    await until(() => agent.online);
+    for (let i = 0; i < 40; i++) await agent.publish('things/burst-1/level', { i });
+    expect(await agent.drained(20_000)).toBe(true);
+    expect(agent.status().throttled).toBeGreaterThan(0);
+    expect(agent.status().refused).toBe(0);
+    await until(() => watcher.received.filter((m) => m.topic === 'things/burst-1/level').length >= 40);
+    const seen = watcher.received.filter((m) => m.topic === 'things/burst-1/level').map((m) => (JSON.parse(m.payload) as { i: number }).i);
+    expect(seen.filter((v, i) => seen.indexOf(v) === i)).toEqual([...Array(40).keys()]);
+  });
+});
+
 describe('commands from the cloud', () => {
   it('runs valid commands once, and rejects malformed, unknown, expired and replayed ones without crashing', async () => {
     const n = await node();

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FleetwardError, parseDeviceCommand } from '@fleetward/protocol';
 import { CommandDispatcher } from '../src/commands/command-dispatcher.js';
 import { parseAgentConfig } from '../src/config/agent-config.js';
+import { renewalDue } from '../src/identity/certificate-renewal.js';
 import { resourceMode } from '../src/faults/resource-mode.js';
 import { fullJitterDelay } from '../src/session/backoff.js';
 import { isIdentityRefusal, refusalResponse } from '../src/session/reason-codes.js';
@@ -110,5 +111,15 @@ describe('version', () => {
     const { AGENT_VERSION } = await import('../src/version.js');
     const { readFile } = await import('node:fs/promises');
     expect(AGENT_VERSION).toBe((JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+  });
+});
+
+describe('renewal schedule', () => {
+  it('renews once less than the configured share of the lifetime is left, and always after expiry', () => {
+    const certificate = { validFrom: 'Dec  1 00:00:00 2026 GMT', validTo: 'Dec 31 00:00:00 2026 GMT' };
+    expect(renewalDue(certificate, new Date('2026-12-10T00:00:00Z'), 1 / 3)).toBe(false);
+    expect(renewalDue(certificate, new Date('2026-12-21T00:00:01Z'), 1 / 3)).toBe(true);
+    expect(renewalDue(certificate, new Date('2027-01-02T00:00:00Z'), 1 / 3)).toBe(true);
+    expect(renewalDue(certificate, new Date('2026-12-21T00:00:01Z'), 0.1)).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { certificateRequestPem } from './certificate-request.js';
 import type { DeviceKey } from './device-key.js';
 
 /** True once less than `atRemaining` of the certificate's lifetime is left (or it has expired). */
-export function renewalDue(certificate: X509Certificate, now: Date, atRemaining: number): boolean {
+export function renewalDue(certificate: Pick<X509Certificate, 'validFrom' | 'validTo'>, now: Date, atRemaining: number): boolean {
   const from = Date.parse(certificate.validFrom);
   const to = Date.parse(certificate.validTo);
   return to - now.getTime() < (to - from) * atRemaining;
