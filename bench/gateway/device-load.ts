@@ -41,6 +41,8 @@ export type LoadRequest =
       readonly qos: 0 | 1;
       readonly window: number;
       readonly payload: number;
+      /** What every publish carries (a JSON document, say) instead of `payload` bytes of "x". */
+      readonly body?: string;
       readonly warmupSeconds: number;
       readonly seconds: number;
     }
@@ -187,7 +189,7 @@ async function pubsub(request: Extract<LoadRequest, { cmd: 'pubsub' }>) {
   observer.write(subscribePacket('things/+/telemetry', qos));
   const granted = await suback;
   if (granted >= 0x80) throw new Error('the observer was not allowed to subscribe to things/+/telemetry');
-  const payload = Buffer.alloc(request.payload, 'x');
+  const payload = request.body === undefined ? Buffer.alloc(request.payload, 'x') : Buffer.from(request.body);
   await pool(request.publishers, 16, async (i) => {
     const index = request.from + i;
     const result = await attempt(index, request.port);

@@ -13,15 +13,26 @@ import { join } from 'node:path';
 import { AuditLog } from '../../packages/server/src/audit/audit-log.js';
 import { KeyRing } from '../../packages/server/src/identity/key-ring.js';
 import { migrateToLatest, openStore, type Store } from '../../packages/server/src/store/store.js';
+import { measureContractThroughput } from '../data/gateway-contract-throughput.js';
 import { progress, row, type Scenario } from '../lib/report.js';
 
+/** `BENCH_QUICK=1 npm run bench -- data`: fewer messages and shorter gateway windows (same shape, same targets). */
+const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = 5;
 const STORAGE_RUNS = 3;
-const MESSAGES = 200_000;
-const STORE_ROWS = 200_000;
+const MESSAGES = QUICK ? 50_000 : 200_000;
+const STORE_ROWS = QUICK ? 60_000 : 200_000;
 const STORE_BATCH = 2_000;
 const VALIDATE_TARGET = 50_000;
 const STORE_TARGET = 20_000;
+/** Gateway throughput with contracts on over off, run by run (the data-minimization issue). */
+const GATEWAY_RATIO_TARGET = 0.8;
+const GATEWAY_RUNS = 3;
+const GATEWAY_QOS = 1;
+/** As the gateway scenario's message runs: 50 devices → 1 observer, at most 20 undelivered messages each. */
+const GATEWAY_PUBLISHERS = 50;
+const GATEWAY_WINDOW = 20;
+const GATEWAY_SECONDS = QUICK ? 2 : 5;
 
 /** A 10-field environment sensor contract using every transform but drop on the hot path. */
 export function benchContract(recipientKey: string): unknown {
@@ -80,6 +91,35 @@ export function benchPayloads(count: number): Buffer[] {
   );
 }
 
+/**
+ * The same 10 fields on the topic the gateway bench devices publish to, with generalizing
+ * transforms only (round, bucket, time-bucket) and one retention: a row stored per message.
+ */
+export function gatewayContract(): unknown {
+  const { schema } = benchContract('') as { readonly schema: unknown };
+  const monitoring = { class: 'internal', purposes: ['monitoring'] };
+  const maintenance = { class: 'internal', purposes: ['maintenance'] };
+  return {
+    name: 'bench-gateway',
+    version: 1,
+    topic: 'things/${thing.name}/telemetry',
+    retention: 'P30D',
+    schema,
+    fields: {
+      temp: monitoring,
+      humidity: { ...monitoring, transform: { kind: 'round', decimals: 0 } },
+      pressure: { ...monitoring, transform: { kind: 'bucket', size: 5 } },
+      battery: maintenance,
+      mac: { class: 'personal', purposes: ['maintenance'] },
+      owner: { class: 'personal', purposes: ['billing'] },
+      location: { class: 'personal', purposes: ['maintenance'], transform: { kind: 'round', decimals: 2 } },
+      at: { ...monitoring, transform: { kind: 'time-bucket', unit: 'minute' } },
+      firmware: { class: 'public', purposes: ['maintenance'] },
+      serial: maintenance,
+    },
+  };
+}
+
 /** 1,000 devices: their names and topics come with each PUBLISH (the gateway has them as strings). */
 const THINGS = Array.from({ length: 1000 }, (_, i) => `sensor-${i}`);
 const TOPICS = THINGS.map((thing) => `things/${thing}/telemetry/env`);
@@ -100,7 +140,7 @@ function validationRun(catalog: ContractCatalog, inputs: readonly Buffer[]): num
 
 export const data: Scenario = {
   name: 'data',
-  description: 'rule 9: contract validation + transforms on one core (10-field payload, every transform), SQLite telemetry storage rows/s',
+  description: `rule 9: contract validation + transforms on one core (10-field payload, every transform), SQLite telemetry storage rows/s, gateway throughput with a contract vs none${QUICK ? ' (quick)' : ''}`,
   async run() {
     const recipient = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
     const crypto = new FieldCrypto({ pseudonym: randomBytes(32), vault: randomBytes(32) });
@@ -156,14 +196,33 @@ export const data: Scenario = {
         await rm(dir, { recursive: true, force: true });
       }
     }
+
+    const gateway = await measureContractThroughput({
+      contract: gatewayContract(),
+      body: (benchPayloads(1)[0] as Buffer).toString(),
+      runs: GATEWAY_RUNS,
+      publishers: GATEWAY_PUBLISHERS,
+      window: GATEWAY_WINDOW,
+      qos: GATEWAY_QOS,
+      warmupSeconds: 1,
+      seconds: GATEWAY_SECONDS,
+    });
+    const on = gateway.on.map((f) => f.messagesPerSecond);
+    const off = gateway.off.map((f) => f.messagesPerSecond);
+    const gatewayLabel = `gateway, ${GATEWAY_PUBLISHERS} devices → 1 observer, QoS ${GATEWAY_QOS}`;
     return {
       rows: [
         row('validation + transforms, 10 fields, one core', 'events/s', validation, { atLeast: VALIDATE_TARGET }),
         row(`SQLite telemetry storage (${STORE_BATCH} messages per transaction)`, 'events/s', storage, { atLeast: STORE_TARGET }, 'rows/s'),
         row('SQLite ingest end to end (inspect + token vault + storage, flushed)', 'events/s', ingestRates, null, 'messages/s, 3 rows each'),
+        row(`${gatewayLabel}, contract on: delivered messages/s`, 'events/s', on, null, 'validated, minimized, stored'),
+        row(`${gatewayLabel}, no contract: delivered messages/s`, 'events/s', off, null, 'pass-unclassified'),
+        row(`${gatewayLabel}: throughput contract on / off`, '×', on.map((value, i) => value / (off[i] as number)), { atLeast: GATEWAY_RATIO_TARGET }, 'run by run'),
+        row(`${gatewayLabel}, contract on: broker CPU per delivered message`, 'µs', gateway.on.map((f) => f.perMessageBrokerUs)),
+        row(`${gatewayLabel}, no contract: broker CPU per delivered message`, 'µs', gateway.off.map((f) => f.perMessageBrokerUs)),
       ],
-      raw: { messages: MESSAGES, validation, storage, ingestRates },
-      summary: 'Gateway throughput with contracts on vs off (target ≥ 0.8×) is measured by the gateway end-to-end benchmark once the publish hook calls DataIngest.inspect.',
+      raw: { quick: QUICK, messages: MESSAGES, validation, storage, ingestRates, gateway },
+      summary: `Gateway rows: two nodes provisioned alike in their own processes, both started, measured in turn (order alternating), ${GATEWAY_SECONDS} s windows; the contract-on node stores every message in SQLite and keeps the default \`refuse\` for unmatched topics, the other has no contract and \`FLEETWARD_DATA_UNMATCHED_TOPICS=pass-unclassified\`.`,
     };
   },
 };

@@ -42,7 +42,7 @@ const STORM_TIMEOUT_MS = 300_000;
  * source's handshakes (600/min), each thing's connects (6/min) and messages (100/s) long before
  * the CPU cost could be measured. The scale test runs with the defaults.
  */
-const THROUGHPUT_LIMITS: Readonly<Record<string, string>> = {
+export const THROUGHPUT_LIMITS: Readonly<Record<string, string>> = {
   FLEETWARD_LIMITS_HANDSHAKES_PER_MINUTE_PER_SOURCE: '6000000',
   FLEETWARD_LIMITS_HANDSHAKE_BURST_PER_SOURCE: '1000000',
   FLEETWARD_LIMITS_HANDSHAKES_PER_SECOND: '1000000',

@@ -12,14 +12,14 @@ import { LOW_BATTERY_TELEMETRY_DIVISOR, resourceMode, type ResourceMode } from '
 import { RenewalAnswers, renewalDue, requestRenewal } from './identity/certificate-renewal.js';
 import { checkCertificate, loadCredentials, saveCredentials, type DeviceCredentials } from './identity/device-credentials.js';
 import { ensurePrivateDir } from './identity/key-file.js';
-import { softwareKeyStore, type DeviceKeyStore } from './identity/device-key.js';
-import { firstCertificate, provisionDevice } from './identity/provision-device.js';
+import type { DeviceKeyStore } from './identity/device-key.js';
+import { deviceKeyStore, provisionAndSave } from './identity/device-identity.js';
+import { firstCertificate } from './identity/provision-device.js';
 import { OfflineQueue } from './queue/offline-queue.js';
 import { BackendSealingKey } from './sealed/backend-sealing-key.js';
 import { SealedStore } from './sealed/sealed-store.js';
 import { DeviceSession } from './session/device-session.js';
-import { fullJitterDelay } from './session/backoff.js';
-import { refusalResponse } from './session/reason-codes.js';
+import { QueueDelivery } from './session/queue-delivery.js';
 import { ReadingSchemas } from './telemetry/reading-schemas.js';
 import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
 import { procReports, type DeviceReports } from './metrics/proc-reports.js';
@@ -95,18 +95,18 @@ export class FleetwardAgent {
   readonly #sealingKey: BackendSealingKey;
   readonly #contracts: LocalContracts;
   readonly #subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
-  readonly #forbidden = new Set<string>();
+  /** Filters the gateway granted in this process's sessions. */
+  readonly #granted = new Set<string>();
   readonly #readingsSeen = new Map<string, number>();
   readonly #session: DeviceSession;
   readonly #battery: BatterySource;
   readonly #reports: DeviceReports;
   #credentials: DeviceCredentials;
   #mode: ResourceMode = { lowBattery: false, memoryPressure: false };
-  #flushing = false;
-  #pausedUntil = 0;
   #renewing: Promise<void> | null = null;
   #tick: NodeJS.Timeout | null = null;
-  #stats = { published: 0, refused: 0, throttled: 0, malformedReadings: 0, deferredReadings: 0, renewals: 0 };
+  readonly #delivery: QueueDelivery;
+  #stats = { malformedReadings: 0, deferredReadings: 0, renewals: 0 };
 
   private constructor(config: AgentConfig, options: AgentOptions, caPem: string, store: DeviceKeyStore, credentials: DeviceCredentials, queue: OfflineQueue, counters: CounterFile) {
     this.#config = config;
@@ -139,6 +139,15 @@ export class FleetwardAgent {
         message: (topic, payload, packet) => this.#message(topic, payload, packet),
       },
     );
+    this.#delivery = new QueueDelivery({
+      queue,
+      client: () => this.#session.client,
+      slowDown: () => this.#session.slowDown(),
+      backoff: config.reconnect,
+      ...(options.random && { random: options.random }),
+      onRefused: (topic, reasonCode) => this.#emit({ type: 'publish-refused', topic, reasonCode }),
+      onError: (message) => this.#emit({ type: 'error', message }),
+    });
   }
 
   /**
@@ -152,7 +161,7 @@ export class FleetwardAgent {
       throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the CA file ${config.caFile} cannot be read (${error.code ?? 'error'})`, { key: 'caFile' });
     });
     const store = await deviceKeyStore(config);
-    const credentials = (await loadCredentials(config.stateDir, store, config.thing, caPem)) ?? (await provisionAndSave(config, store, caPem, options));
+    const credentials = (await loadCredentials(config.stateDir, store, config.thing, caPem)) ?? (await provisionAndSave(config, store, caPem, (serial) => options.onEvent?.({ type: 'provisioned', thing: config.thing, serial })));
     const queue = await OfflineQueue.open(join(config.stateDir, 'queue'), { maxEntries: config.queue.maxEntries, maxBytes: config.queue.maxBytes }, { durability: config.queue.durability });
     let agent: FleetwardAgent;
     try {
@@ -189,8 +198,9 @@ export class FleetwardAgent {
       notAfter: new Date(this.#credentials.certificate.validTo).toISOString(),
       queued: this.#queue.size,
       dropped: this.#queue.droppedTotal,
+      ...this.#delivery.stats,
       ...this.#stats,
-      forbiddenTopics: [...this.#forbidden],
+      forbiddenTopics: this.#delivery.forbiddenTopics,
       commands: this.#commands.stats,
       session: this.#session.stats,
       restarts: this.#counters.restarts,
@@ -207,7 +217,7 @@ export class FleetwardAgent {
    */
   async publish(topic: string, payload: string | Buffer | object): Promise<void> {
     if (topic.startsWith('$') || /[+#]/.test(topic) || topic.length === 0) throw new FleetwardError('FW_ERR_VALIDATION', `applications publish to their own topic names, not ${topic}`, { field: 'topic' });
-    if (this.#forbidden.has(topic)) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway does not allow this device to publish to ${topic}`, { topic });
+    if (this.#delivery.isForbidden(topic)) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway does not allow this device to publish to ${topic}`, { topic });
     let minimized: Buffer | null;
     try {
       // Rule 9: checked and minimized before the queue, so what the contract drops never reaches the disk or the network.
@@ -218,7 +228,7 @@ export class FleetwardAgent {
     }
     const body = minimized ?? (Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)));
     await this.#queue.append({ topic, payload: body });
-    void this.#flush();
+    void this.#delivery.flush();
   }
 
   /**
@@ -246,7 +256,10 @@ export class FleetwardAgent {
   /** Subscribes (QoS 1) now and after every reconnect; a refused subscription is FW_ERR_FORBIDDEN. */
   async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
     const client = this.#session.client;
-    if (client) await subscribeOne(client, filter);
+    if (client) {
+      await subscribeOne(client, filter);
+      this.#granted.add(filter);
+    }
     // Kept for the next sessions only once granted (or while offline): a refused filter is not asked for again and again.
     this.#subscriptions.set(filter, handler);
   }
@@ -320,7 +333,13 @@ export class FleetwardAgent {
     const own = [Topics.commands(this.thing), `$fw/things/${this.thing}/cert/renew/+`];
     void (async () => {
       try {
-        for (const filter of [...own, ...this.#subscriptions.keys()]) await subscribeOne(client, filter);
+        // A resumed session still holds what this process subscribed before: only the rest is asked for.
+        if (!sessionPresent) this.#granted.clear();
+        for (const filter of [...own, ...this.#subscriptions.keys()]) {
+          if (this.#granted.has(filter)) continue;
+          await subscribeOne(client, filter);
+          this.#granted.add(filter);
+        }
         await this.#contracts.fetch(client).then(
           () => this.#emit({ type: 'contracts', contracts: this.#contracts.names }),
           (error: unknown) => this.#emit({ type: 'error', message: `the data contracts could not be fetched: ${(error as Error).message}` }),
@@ -330,7 +349,7 @@ export class FleetwardAgent {
       } catch (error) {
         this.#emit({ type: 'error', message: (error as Error).message });
       }
-      await this.#flush();
+      await this.#delivery.flush();
     })();
   }
 
@@ -383,49 +402,6 @@ export class FleetwardAgent {
     }
   }
 
-  async #flush(): Promise<void> {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    try {
-      for (;;) {
-        const client = this.#session.client;
-        if (client === null || Date.now() < this.#pausedUntil) return;
-        const [next] = this.#queue.peek(1);
-        if (next === undefined) return;
-        if (this.#forbidden.has(next.topic)) {
-          this.#stats.refused += 1;
-          await this.#queue.acknowledge(next.seq);
-          continue;
-        }
-        const code = await publishAcknowledged(client, next.topic, next.payload);
-        if (code === 'closed') return;
-        if (code !== 0 && refusalResponse(code) === 'slow-down') {
-          this.#slowDown();
-          return;
-        }
-        if (code === 0) this.#stats.published += 1;
-        else {
-          this.#stats.refused += 1;
-          if (code === 0x87) this.#forbidden.add(next.topic);
-          this.#emit({ type: 'publish-refused', topic: next.topic, reasonCode: code });
-        }
-        await this.#queue.acknowledge(next.seq);
-      }
-    } catch (error) {
-      this.#emit({ type: 'error', message: `the queue could not be delivered: ${(error as Error).message}` });
-    } finally {
-      this.#flushing = false;
-    }
-  }
-
-  #slowDown(): void {
-    this.#stats.throttled += 1;
-    this.#session.slowDown();
-    const delay = Math.max(this.#config.reconnect.initialMs, fullJitterDelay(this.#config.reconnect, 3, this.#options.random));
-    this.#pausedUntil = Date.now() + delay;
-    setTimeout(() => void this.#flush(), delay).unref?.();
-  }
-
   #scheduleTick(delayMs: number): void {
     this.#tick = setTimeout(() => void this.#onTick(), delayMs);
     this.#tick.unref?.();
@@ -453,26 +429,6 @@ export class FleetwardAgent {
 }
 
 /** Provisions the device by the configured method and saves what it got; returns the credentials as loaded back. */
-/** Provisions the device by the configured method with a new key and saves what it got; returns the credentials as loaded back. */
-async function provisionAndSave(config: AgentConfig, store: DeviceKeyStore, caPem: string, options: AgentOptions): Promise<DeviceCredentials> {
-  if (config.provisioning === null) throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the device has no certificate in ${config.stateDir} and no provisioning is configured`, { key: 'provisioning' });
-  const key = await store.generate();
-  const certPem = await provisionDevice(config, caPem, key);
-  checkCertificate(certPem, key.publicKey, config.thing, caPem);
-  await saveCredentials(config.stateDir, store, key, certPem);
-  const credentials = await loadCredentials(config.stateDir, store, config.thing, caPem);
-  if (credentials === null) throw new FleetwardError('FW_ERR_KEY_UNREADABLE', `the certificate just saved in ${config.stateDir} cannot be read back`);
-  options.onEvent?.({ type: 'provisioned', thing: config.thing, serial: credentials.certificate.serialNumber.toLowerCase() });
-  return credentials;
-}
-
-/** Software keys in the agent's folder, or keys in the configured PKCS#11 token. */
-async function deviceKeyStore(config: AgentConfig): Promise<DeviceKeyStore> {
-  if (config.keyStorage.kind === 'software') return softwareKeyStore;
-  const { Pkcs11KeyStore } = await import('./identity/pkcs11-key-store.js');
-  return Pkcs11KeyStore.open(config.thing, config.keyStorage);
-}
-
 async function subscribeOne(client: MqttClient, filter: string): Promise<void> {
   // One filter at a time: MQTT.js rejects a whole multi-topic call when one is refused.
   const granted = await client.subscribeAsync(filter, { qos: 1 }).then(
@@ -483,17 +439,4 @@ async function subscribeOne(client: MqttClient, filter: string): Promise<void> {
     },
   );
   if (granted > 2) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway refused the subscription to ${filter}`, { filter });
-}
-
-/** 0 when acknowledged, the reason code when refused, 'closed' when the connection went away first (the message stays queued). */
-function publishAcknowledged(client: MqttClient, topic: string, payload: Buffer): Promise<number | 'closed'> {
-  return new Promise((resolve) => {
-    const onClose = (): void => resolve('closed');
-    client.once('close', onClose);
-    client.publish(topic, payload, { qos: 1 }, (error?: Error & { code?: unknown }) => {
-      client.removeListener('close', onClose);
-      if (error === undefined || error === null) resolve(0);
-      else resolve(typeof error.code === 'number' ? error.code : 'closed');
-    });
-  });
 }
