@@ -242,6 +242,27 @@ describe('secure session', () => {
     expect(agent.status().session.lastError ?? '').not.toMatch(/plain/i);
   });
 
+  it('resumes its MQTT session after a drop: subscriptions kept, and a command sent while it was away arrives', async () => {
+    const n = await node();
+    const device = await deviceWithCertificate(n.t.node.context, 'valve-9');
+    await install(n, device);
+    const proxy = await new TcpProxy(Number(new URL(n.mqttUrl).port)).start();
+    cleanups.push(() => proxy.cut());
+    const events: AgentEvent[] = [];
+    const agent = await started(n, 'valve-9', { mqttUrl: `mqtts://127.0.0.1:${proxy.port}` }, events);
+    let ran = 0;
+    agent.onCommand('close', () => void (ran += 1));
+    await until(() => agent.online);
+    await new Promise((r) => setTimeout(r, 300));
+    await proxy.cut();
+    await until(() => !agent.online);
+    const command = { v: 1, id: 'while-away', name: 'close', issuedAt: new Date().toISOString() };
+    await n.t.node.gateway.broker.publishFromServer({ topic: Topics.commands('valve-9'), payload: Buffer.from(JSON.stringify(command)), qos: 1, retain: false, properties: undefined, expiresAt: undefined, publisher: undefined });
+    await proxy.restore();
+    await until(() => ran === 1);
+    expect(events.filter((e) => e.type === 'online').map((e) => (e as { sessionPresent: boolean }).sessionPresent)).toEqual([false, true]);
+  });
+
   it('stops publishing to a topic the gateway refuses instead of retrying it', async () => {
     const n = await node();
     const device = await deviceWithCertificate(n.t.node.context, 'cam-1');
