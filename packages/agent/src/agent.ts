@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ErrorWithSubackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { FleetwardError, sealJson, thingSealingInfo, topicFilterMatches, Topics, type CommandResult, type SealedValue } from '@fleetward/protocol';
 import { CommandDispatcher, type CommandHandler } from './commands/command-dispatcher.js';
 import type { AgentConfig } from './config/agent-config.js';
@@ -19,6 +19,7 @@ import { OfflineQueue } from './queue/offline-queue.js';
 import { BackendSealingKey } from './sealed/backend-sealing-key.js';
 import { SealedStore } from './sealed/sealed-store.js';
 import { DeviceSession } from './session/device-session.js';
+import { subscribeOne } from './session/mqtt-requests.js';
 import { QueueDelivery } from './session/queue-delivery.js';
 import { ReadingSchemas } from './telemetry/reading-schemas.js';
 import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
@@ -429,14 +430,3 @@ export class FleetwardAgent {
 }
 
 /** Provisions the device by the configured method and saves what it got; returns the credentials as loaded back. */
-async function subscribeOne(client: MqttClient, filter: string): Promise<void> {
-  // One filter at a time: MQTT.js rejects a whole multi-topic call when one is refused.
-  const granted = await client.subscribeAsync(filter, { qos: 1 }).then(
-    ([first]) => first?.qos ?? 0x80,
-    (error: unknown) => {
-      if (error instanceof ErrorWithSubackPacket) return 0x87;
-      throw error;
-    },
-  );
-  if (granted > 2) throw new FleetwardError('FW_ERR_FORBIDDEN', `the gateway refused the subscription to ${filter}`, { filter });
-}

@@ -16,7 +16,7 @@ import {
   type DeviceTransform,
   type RequestRejected,
 } from '@fleetward/protocol';
-import { withTimeout } from '../identity/claim-provisioning.js';
+import { subscribeOne, withTimeout } from '../session/mqtt-requests.js';
 import { ReadingSchemas } from '../telemetry/reading-schemas.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -46,7 +46,7 @@ export class LocalContracts {
   /** Asks for the contracts in force on this connection; resolves once they are in use here. */
   async fetch(client: MqttClient, timeoutMs = 10_000): Promise<readonly DeviceContract[]> {
     const answer = new Promise<readonly DeviceContract[]>((resolve, reject) => (this.#waiting = { resolve, reject }));
-    for (const filter of [Topics.contracts(this.#thing), Topics.contractsRejected(this.#thing)]) await client.subscribeAsync(filter, { qos: 1 });
+    for (const filter of [Topics.contracts(this.#thing), Topics.contractsRejected(this.#thing)]) await subscribeOne(client, filter);
     await client.publishAsync(Topics.contractsRequest(this.#thing), '{}', { qos: 1 });
     return withTimeout(answer, timeoutMs, 'the data contracts did not arrive in time');
   }

@@ -1,7 +1,7 @@
 import { randomBytes, type X509Certificate } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { FleetwardError, isErrorCode, Topics, type CertificateAccepted, type RenewalRequest, type RequestRejected } from '@fleetward/protocol';
-import { withTimeout } from './claim-provisioning.js';
+import { withTimeout } from '../session/mqtt-requests.js';
 import { certificateRequestPem } from './certificate-request.js';
 import type { DeviceKey } from './device-key.js';
 

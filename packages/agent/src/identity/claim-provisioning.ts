@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { FleetwardError, isErrorCode, Topics, type CertificateAccepted, type ProvisioningRequest, type RequestRejected } from '@fleetward/protocol';
+import { subscribeOne, withTimeout } from '../session/mqtt-requests.js';
 import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 import { certificateRequestPem } from './certificate-request.js';
 import type { DeviceKey } from './device-key.js';
@@ -42,26 +43,11 @@ export async function provisionByClaim(request: ClaimRequest, key: DeviceKey): P
         }
       });
     });
-    for (const topic of [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)]) {
-      const [granted] = await client.subscribeAsync(topic, { qos: 1 });
-      if (granted === undefined || granted.qos > 2) throw new FleetwardError('FW_ERR_ENROLLMENT_DENIED', `the gateway refused the subscription to ${topic}`);
-    }
+    for (const topic of [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)]) await subscribeOne(client, topic);
     const body: ProvisioningRequest = { csr, parameters: request.parameters, keyStorage: key.storage, clientToken };
     await client.publishAsync(Topics.provisioningRequest(request.template), JSON.stringify(body), { qos: 1 });
     return await withTimeout(answer, request.timeoutMs ?? 30_000, 'the provisioning answer did not arrive in time');
   } finally {
     await client.endAsync(true);
-  }
-}
-
-export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FleetwardError('FW_ERR_NOT_READY', message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { FleetwardError, isErrorCode, parseSealingKey, Topics, type RequestRejected, type SealingRecipient } from '@fleetward/protocol';
-import { withTimeout } from '../identity/claim-provisioning.js';
+import { subscribeOne, withTimeout } from '../session/mqtt-requests.js';
 
 /**
  * The backend's sealing key, asked of the gateway (`$fw/things/{thing}/sealing-key/get`) when the
@@ -29,7 +29,7 @@ export class BackendSealingKey {
       if (client === null) throw new FleetwardError('FW_ERR_NOT_READY', 'the device has no sealing key yet and is offline');
     }
     const answer = new Promise<SealingRecipient>((resolve, reject) => (this.#waiting = { resolve, reject }));
-    for (const filter of [Topics.sealingKey(this.#thing), Topics.sealingKeyRejected(this.#thing)]) await client.subscribeAsync(filter, { qos: 1 });
+    for (const filter of [Topics.sealingKey(this.#thing), Topics.sealingKeyRejected(this.#thing)]) await subscribeOne(client, filter);
     await client.publishAsync(Topics.sealingKeyRequest(this.#thing), '{}', { qos: 1 });
     const key = await withTimeout(answer, timeoutMs, 'the sealing key did not arrive in time');
     this.#asked = client;
