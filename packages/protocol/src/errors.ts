@@ -55,6 +55,10 @@ export const errorCodes = {
   FW_ERR_DATA_NO_CONTRACT: { title: 'No data contract covers this topic, and unmatched topics are refused', http: 403, mqtt: ReasonCode.NotAuthorized, exit: 1 },
   FW_ERR_DATA_BACKLOG: { title: 'The telemetry store is behind; data refused until it catches up', http: 503, mqtt: ReasonCode.QuotaExceeded, exit: 1 },
   FW_ERR_PURPOSE_REQUIRED: { title: 'Reading data requires a declared purpose', http: 400, mqtt: ReasonCode.NotAuthorized, exit: 2 },
+  FW_ERR_SIGNATURE_INVALID: { title: 'Signed metadata or artifact does not verify (unsigned, unknown key, below threshold, or changed after signing)', http: 400, mqtt: ReasonCode.PayloadFormatInvalid, exit: 2 },
+  FW_ERR_ROLLBACK_REFUSED: { title: 'Older version or lower security version than already trusted or installed', http: 409, mqtt: ReasonCode.NotAuthorized, exit: 1 },
+  FW_ERR_INCOMPATIBLE_HARDWARE: { title: 'Artifact is not built for this thing type', http: 409, mqtt: ReasonCode.NotAuthorized, exit: 1 },
+  FW_ERR_UPDATES_NOT_SET_UP: { title: 'The update repository has no root metadata yet (run fleetward firmware root propose, sign, import)', http: 409, mqtt: ReasonCode.ServerUnavailable, exit: 1 },
   FW_ERR_SEALED_INVALID: { title: 'Sealed value cannot be opened (malformed, modified, sealed to an unknown key or for another device)', http: 400, mqtt: ReasonCode.PayloadFormatInvalid, exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;
 

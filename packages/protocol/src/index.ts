@@ -19,3 +19,24 @@ export { MAX_CUSTOM_METRICS, MAX_DESTINATIONS, MAX_INVENTORY_BYTES, MAX_LISTENIN
 export { MAX_SEALED_PLAINTEXT_BYTES, openSealed, parseSealedEnvelope, parseSealingKey, SEALED_ALG, SEALED_KEY, sealingPublicKeyOf, sealJson, sealToRecipient, thingSealingInfo, type SealedEnvelope, type SealedValue, type SealingKey, type SealingRecipient } from './sealed-envelope.js';
 export { DEVICE_TRANSFORM_KINDS, MAX_DEVICE_CONTRACT_FIELDS, MAX_DEVICE_CONTRACTS, MAX_DEVICE_CONTRACTS_BYTES, parseDeviceContracts, topicFilterMatches, type DeviceContract, type DeviceContractField, type DeviceContracts, type DeviceTransform } from './messages/device-contracts.js';
 export { bucketDateTime, bucketEpochSeconds, bucketOf, RFC3339_DATE_TIME, roundTo, truncate } from './generalize.js';
+export {
+  FINAL_JOB_STATES,
+  isJobId,
+  JOB_REASONS,
+  JOB_STATES,
+  JOB_STEPS,
+  MAX_JOB_UPDATE_BYTES,
+  MAX_JOBS_BYTES,
+  MAX_PENDING_JOBS,
+  parseJobUpdate,
+  parsePendingJobs,
+  REPORTED_JOB_STATES,
+  type JobReason,
+  type JobState,
+  type JobStep,
+  type JobUpdate,
+  type JobUpdateAccepted,
+  type PendingJobs,
+  type ReportedJobState,
+  type UpdateJob,
+} from './messages/jobs.js';

@@ -2,6 +2,8 @@
  * Reserved MQTT topics (`$fw/...`): what devices and the gateway exchange besides the
  * applications' own topics. Builders and a parser, so neither side spells a topic by hand.
  */
+import { isJobId } from './messages/jobs.js';
+
 export const RESERVED_PREFIX = '$fw/';
 
 export const Topics = {
@@ -26,6 +28,15 @@ export const Topics = {
   contractsRequest: (thing: string) => `$fw/things/${thing}/contracts/get`,
   contracts: (thing: string) => `$fw/things/${thing}/contracts`,
   contractsRejected: (thing: string) => `$fw/things/${thing}/contracts/rejected`,
+  /** Update jobs (rule 4): pushed on `.../jobs/notify` when one is queued; asked on `.../jobs/get`, answered on `.../jobs`. */
+  jobsNotify: (thing: string) => `$fw/things/${thing}/jobs/notify`,
+  jobsRequest: (thing: string) => `$fw/things/${thing}/jobs/get`,
+  jobs: (thing: string) => `$fw/things/${thing}/jobs`,
+  jobsRejected: (thing: string) => `$fw/things/${thing}/jobs/rejected`,
+  /** A device reports a step of one job; the gateway answers on `.../accepted` or `.../rejected`. */
+  jobUpdate: (thing: string, jobId: string) => `$fw/things/${thing}/jobs/${jobId}/update`,
+  jobUpdateAccepted: (thing: string, jobId: string) => `$fw/things/${thing}/jobs/${jobId}/update/accepted`,
+  jobUpdateRejected: (thing: string, jobId: string) => `$fw/things/${thing}/jobs/${jobId}/update/rejected`,
 } as const;
 
 /** A reserved topic the gateway answers, parsed; null for any other topic. */
@@ -33,7 +44,9 @@ export type ReservedRequest =
   | { readonly kind: 'provisioning'; readonly template: string }
   | { readonly kind: 'renewal'; readonly thing: string }
   | { readonly kind: 'sealing-key'; readonly thing: string }
-  | { readonly kind: 'contracts'; readonly thing: string };
+  | { readonly kind: 'contracts'; readonly thing: string }
+  | { readonly kind: 'jobs'; readonly thing: string }
+  | { readonly kind: 'job-update'; readonly thing: string; readonly jobId: string };
 
 export function parseReservedRequest(topic: string): ReservedRequest | null {
   if (!topic.startsWith(RESERVED_PREFIX)) return null;
@@ -42,6 +55,10 @@ export function parseReservedRequest(topic: string): ReservedRequest | null {
   if (levels.length === 6 && levels[1] === 'things' && levels[3] === 'cert' && levels[4] === 'renew' && levels[5] === 'request' && isName(levels[2])) return { kind: 'renewal', thing: levels[2] as string };
   if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'sealing-key' && levels[4] === 'get' && isName(levels[2])) return { kind: 'sealing-key', thing: levels[2] as string };
   if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'contracts' && levels[4] === 'get' && isName(levels[2])) return { kind: 'contracts', thing: levels[2] as string };
+  if (levels.length === 5 && levels[1] === 'things' && levels[3] === 'jobs' && levels[4] === 'get' && isName(levels[2])) return { kind: 'jobs', thing: levels[2] as string };
+  if (levels.length === 6 && levels[1] === 'things' && levels[3] === 'jobs' && levels[5] === 'update' && isName(levels[2]) && isJobId(levels[4] as string)) {
+    return { kind: 'job-update', thing: levels[2] as string, jobId: levels[4] as string };
+  }
   return null;
 }
 

@@ -66,6 +66,8 @@ export interface InventoryReport {
   readonly at: string;
   readonly agentVersion: string;
   readonly firmwareVersion: string;
+  /** The anti-rollback counter of the running firmware (rule 4); absent from agents that do not update. */
+  readonly securityVersion?: number;
   /** `sha256:<hex>` of the running firmware image, or null when the device has no image file to hash. */
   readonly imageHash: string | null;
   readonly os: {
@@ -133,6 +135,7 @@ export function parseInventory(payload: Uint8Array): InventoryReport {
     at: reader.timestamp('at'),
     agentVersion: reader.string('agentVersion', VERSION),
     firmwareVersion: reader.string('firmwareVersion', VERSION),
+    ...optionalField('securityVersion', reader.optionalInteger('securityVersion', { min: 0, max: 2_147_483_647 })),
     imageHash: reader.nullableString('imageHash', IMAGE_HASH),
     os: reader.object('os', (os) => ({
       type: os.string('type', OS_TEXT),
@@ -144,6 +147,10 @@ export function parseInventory(payload: Uint8Array): InventoryReport {
   };
   reader.done();
   return report;
+}
+
+function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function readNetwork(network: MessageReader): NetworkMetrics {

@@ -101,6 +101,10 @@ export class MessageReader {
     return value;
   }
 
+  optionalInteger(field: string, range: NumberRange): number | undefined {
+    return this.#value[field] === undefined ? (this.#seen.add(field), undefined) : this.integer(field, range);
+  }
+
   /** An instant as `toISOString()` writes it; impossible dates (February 30th) are refused, not rolled over. */
   timestamp(field: string): string {
     const value = this.#take(field);

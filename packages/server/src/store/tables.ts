@@ -6,6 +6,12 @@ import type { Generated } from 'kysely';
  */
 export interface Tables {
   device_bans: DeviceBansTable;
+  firmware_artifacts: FirmwareArtifactsTable;
+  tuf_online_keys: TufOnlineKeysTable;
+  tuf_metadata: TufMetadataTable;
+  deployments: DeploymentsTable;
+  deployment_jobs: DeploymentJobsTable;
+  device_software: DeviceSoftwareTable;
   operators: OperatorsTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
@@ -128,6 +134,8 @@ export interface ThingGroupsTable {
   parent_id: string | null;
   description: string;
   created_at: string;
+  /** 1: security releases deploy to the group's things automatically (rule 4). */
+  auto_security_updates: Generated<number>;
 }
 
 export interface GroupMembersTable {
@@ -371,4 +379,87 @@ export interface DeviceBansTable {
   note: string | null;
   created_at: string;
   created_by: string;
+}
+
+/** Rule 4: an uploaded firmware artifact; its bytes live content-addressed in the data folder. */
+export interface FirmwareArtifactsTable {
+  /** The TUF target path, `<name>-<version>`. */
+  target: string;
+  name: string;
+  version: string;
+  security_version: number;
+  sha256: string;
+  /** A number on SQLite, a string on PostgreSQL (bigint). */
+  size: number | string;
+  /** JSON array of thing type names. */
+  hardware: string;
+  release_notes: string | null;
+  /** CycloneDX JSON, validated on upload. */
+  sbom: string | null;
+  security_release: number;
+  created_at: string;
+  created_by: string;
+}
+
+/** The TUF snapshot and timestamp keys (online roles), sealed with the key-encryption key. */
+export interface TufOnlineKeysTable {
+  role: string;
+  keyid: string;
+  /** The TUF key object (JSON). */
+  public_key: string;
+  sealed_private_key: string;
+  created_at: string;
+}
+
+/** Every version of every TUF role's signed metadata, as served (JSON). */
+export interface TufMetadataTable {
+  role: string;
+  version: number;
+  body: string;
+  expires_at: string;
+  created_at: string;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  target: string;
+  state: string;
+  /** JSON: the deployment's selection, phases, rate, thresholds, timeout, window. */
+  spec: string;
+  reason: string | null;
+  automatic: number;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+  phase_started_at: string | null;
+}
+
+/** One device's job in a deployment. */
+export interface DeploymentJobsTable {
+  deployment_id: string;
+  thing: string;
+  phase: number;
+  state: string;
+  step: string | null;
+  reason: string | null;
+  message: string | null;
+  bytes: number | string | null;
+  total_bytes: number | string | null;
+  /** When the rollout handed the job to the device (null: not yet, its phase has not started). */
+  released_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+/** The software a device last reported running (`$fw/things/{thing}/inventory`). */
+export interface DeviceSoftwareTable {
+  thing: string;
+  firmware_version: string;
+  security_version: number | null;
+  image_hash: string | null;
+  agent_version: string;
+  /** 1: the image hash is a signed target for the device's type (or the device has no image file). */
+  authorized: number;
+  reported_at: string;
 }

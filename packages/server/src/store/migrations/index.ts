@@ -11,6 +11,7 @@ import { liveRevocation } from './0008-live-revocation.js';
 import { policies } from './0009-policies.js';
 import { dataContracts } from './0010-data-contracts.js';
 import { deviceBans } from './0011-device-bans.js';
+import { updates } from './0012-updates.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -25,6 +26,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0009_policies', policies],
   ['0010_data_contracts', dataContracts],
   ['0011_device_bans', deviceBans],
+  ['0012_updates', updates],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
