@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { FleetwardError, sealJson, thingSealingInfo, topicFilterMatches, Topics, type CommandResult, type SealedValue } from '@fleetward/protocol';
+import { FleetwardError, parseInventory, sealJson, thingSealingInfo, topicFilterMatches, Topics, type CommandResult, type JobUpdate, type SealedValue } from '@fleetward/protocol';
 import { CommandDispatcher, type CommandHandler } from './commands/command-dispatcher.js';
 import type { AgentConfig } from './config/agent-config.js';
 import { LocalContracts } from './data/device-contracts.js';
@@ -24,6 +24,8 @@ import { QueueDelivery } from './session/queue-delivery.js';
 import { ReadingSchemas } from './telemetry/reading-schemas.js';
 import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
 import { procReports, type DeviceReports } from './metrics/proc-reports.js';
+import type { UpdateFault } from './faults/update-faults.js';
+import { UpdateClient, type UpdateEvent } from './updates/update-client.js';
 
 export interface AgentOptions {
   /** Battery level in percent, or null on mains power (default: the configured battery file). */
@@ -36,6 +38,16 @@ export interface AgentOptions {
   /** Told about what happens (connections, refusals, renewals), for a log. */
   readonly onEvent?: (event: AgentEvent) => void;
   readonly random?: () => number;
+  /**
+   * Restarts the device into the slot the update state names, after an install or a rollback. The
+   * daemon exits with REBOOT_EXIT_CODE (systemd starts it again); the simulator restarts the agent.
+   * Default: a soft reboot in this process (the update client's boot step, then a new connection).
+   */
+  readonly reboot?: () => void | Promise<void>;
+  /** The application's check that newly installed firmware works, run once the gateway was reached over mTLS. */
+  readonly healthCheck?: () => boolean | Promise<boolean>;
+  /** Faults the update client plays (tests and the simulator only). */
+  readonly updateFaults?: readonly UpdateFault[];
 }
 
 export type AgentEvent =
@@ -50,6 +62,12 @@ export type AgentEvent =
   | { readonly type: 'queue-shed'; readonly dropped: number }
   /** The data contracts for the device's own topics arrived (`name@version`): readings are minimized here from now on. */
   | { readonly type: 'contracts'; readonly contracts: readonly string[] }
+  /** A step of an update job, as reported to the gateway. */
+  | { readonly type: 'update'; readonly jobId: string; readonly update: JobUpdate }
+  /** The update client restarts the device: into a new slot on trial, or back to the previous one. */
+  | { readonly type: 'reboot'; readonly jobId: string; readonly slot: 'a' | 'b'; readonly why: 'install' | 'rollback' }
+  /** Updates are off on this device (no trusted root configured, or it cannot be used): said once at start. */
+  | { readonly type: 'updates-disabled'; readonly reason: string }
   | { readonly type: 'error'; readonly message: string };
 
 export interface AgentStatus {
@@ -106,6 +124,8 @@ export class FleetwardAgent {
   #mode: ResourceMode = { lowBattery: false, memoryPressure: false };
   #renewing: Promise<void> | null = null;
   #tick: NodeJS.Timeout | null = null;
+  #updates: UpdateClient | null = null;
+  #updatesTimer: NodeJS.Timeout | null = null;
   readonly #delivery: QueueDelivery;
   #stats = { malformedReadings: 0, deferredReadings: 0, renewals: 0 };
 
@@ -174,9 +194,15 @@ export class FleetwardAgent {
       await queue.close().catch(() => undefined);
       throw error;
     }
+    await agent.#openUpdates();
     agent.#session.start();
     agent.#scheduleTick(0);
     return agent;
+  }
+
+  /** The OTA update client (rule 4), or null when updates are off (no `updates.trustedRoot`). */
+  get updates(): UpdateClient | null {
+    return this.#updates;
   }
 
   get thing(): string {
@@ -325,13 +351,20 @@ export class FleetwardAgent {
   async stop(): Promise<void> {
     if (this.#tick) clearTimeout(this.#tick);
     this.#tick = null;
+    if (this.#updatesTimer) clearInterval(this.#updatesTimer);
+    this.#updatesTimer = null;
+    await this.#updates?.close();
     await this.#session.stop();
     await this.#queue.close();
   }
 
   #online(client: MqttClient, sessionPresent: boolean): void {
     this.#emit({ type: 'online', sessionPresent });
+    // Reaching the gateway over mTLS (a CONNACK on this device's certificate) is the first half of a new slot's health check.
+    this.#updates?.gatewayReached();
     const own = [Topics.commands(this.thing), `$fw/things/${this.thing}/cert/renew/+`];
+    // Rule 4: the jobs pushed to this device, the answers to its requests, and the gateway's answers to its reports.
+    if (this.#updates) own.push(Topics.jobsNotify(this.thing), Topics.jobs(this.thing), Topics.jobsRejected(this.thing), `$fw/things/${this.thing}/jobs/+/update/+`);
     void (async () => {
       try {
         // A resumed session still holds what this process subscribed before: only the rest is asked for.
@@ -345,7 +378,11 @@ export class FleetwardAgent {
           () => this.#emit({ type: 'contracts', contracts: this.#contracts.names }),
           (error: unknown) => this.#emit({ type: 'error', message: `the data contracts could not be fetched: ${(error as Error).message}` }),
         );
-        await client.publishAsync(Topics.inventory(this.thing), JSON.stringify(await this.#reports.inventory()), { qos: 1 });
+        await client.publishAsync(Topics.inventory(this.thing), JSON.stringify(await this.#inventory()), { qos: 1 });
+        if (this.#updates) {
+          // Asked on every connection: a job released while the device was away is not missed.
+          await client.publishAsync(Topics.jobsRequest(this.thing), JSON.stringify({ clientToken: `jobs-${Date.now().toString(36)}` }), { qos: 1 });
+        }
         if (renewalDue(this.#credentials.certificate, this.#now(), this.#config.renewAtRemaining)) await this.renewNow();
       } catch (error) {
         this.#emit({ type: 'error', message: (error as Error).message });
@@ -367,6 +404,7 @@ export class FleetwardAgent {
       return;
     }
     if (this.#sealingKey.receive(topic, payload)) return;
+    if (this.#updates?.receive(topic, payload)) return;
     if (this.#contracts.receive(topic, payload)) return;
     if (topic === Topics.renewAccepted(this.thing) || topic === Topics.renewRejected(this.thing)) {
       this.#renewals.receive(this.thing, topic, payload);
@@ -400,6 +438,80 @@ export class FleetwardAgent {
     } catch (error) {
       this.#emit({ type: 'renewal-failed', message: (error as Error).message });
       throw error;
+    }
+  }
+
+  /**
+   * Opens the update client when a trusted root is configured; updates are off otherwise, and the
+   * agent says so. A root that cannot be used turns updates off too (the device keeps reporting, so
+   * the platform lists it as unable to update) rather than keeping the device offline.
+   */
+  async #openUpdates(): Promise<void> {
+    const { updates, firmware, stateDir } = this.#config;
+    if (updates.trustedRoot === null || updates.hardware === null) {
+      this.#emit({ type: 'updates-disabled', reason: 'no updates.trustedRoot is configured' });
+      return;
+    }
+    try {
+      this.#updates = await UpdateClient.open({
+        thing: this.thing,
+        home: stateDir,
+        config: { ...updates, trustedRoot: updates.trustedRoot, hardware: updates.hardware },
+        factory: { version: firmware.version, securityVersion: firmware.securityVersion, imagePath: firmware.imagePath },
+        identity: () => ({ key: this.#credentials.key.tls, certPem: this.#credentials.certPem, caPem: this.#caPem }),
+        report: (jobId, update) => this.#reportJob(jobId, update),
+        battery: this.#battery,
+        reboot: this.#options.reboot ?? (() => this.#softReboot()),
+        ...(this.#options.healthCheck && { healthCheck: this.#options.healthCheck }),
+        ...(this.#options.updateFaults && { faults: this.#options.updateFaults }),
+        ...(this.#options.now && { now: this.#options.now }),
+        onEvent: (event) => this.#updateEvent(event),
+        onFirmwareChanged: () => void this.#republishInventory(),
+      });
+    } catch (error) {
+      this.#emit({ type: 'updates-disabled', reason: (error as Error).message });
+      return;
+    }
+    this.#updatesTimer = setInterval(() => void this.#updates?.tick().catch((error: unknown) => this.#emit({ type: 'error', message: (error as Error).message })), updates.checkIntervalSeconds * 1000);
+    this.#updatesTimer.unref?.();
+  }
+
+  /** A job step, queued on disk like any durable publish (QoS 1, survives being offline and a restart). */
+  async #reportJob(jobId: string, update: JobUpdate): Promise<void> {
+    await this.#queue.append({ topic: Topics.jobUpdate(this.thing, jobId), payload: Buffer.from(JSON.stringify(update)) });
+    void this.#delivery.flush();
+  }
+
+  #updateEvent(event: UpdateEvent): void {
+    if (event.type === 'update-error') this.#emit({ type: 'error', message: event.message });
+    else this.#emit(event);
+  }
+
+  /** Without a reboot hook: the update client's boot step in this process, then a new connection (which confirms the slot). */
+  #softReboot(): void {
+    setImmediate(() => {
+      void this.#updates
+        ?.boot()
+        .then(() => this.#session.reconnectNow())
+        .catch((error: unknown) => this.#emit({ type: 'error', message: (error as Error).message }));
+    });
+  }
+
+  /** The device's inventory; with updates on, the firmware is what the A/B slots run (version, security version, image hash). */
+  async #inventory(): Promise<object> {
+    const report = await this.#reports.inventory();
+    if (this.#updates === null) return report;
+    // Checked again with the gateway's own parser: what the device sends is what the gateway accepts.
+    return parseInventory(new TextEncoder().encode(JSON.stringify({ ...report, ...(await this.#updates.runningFirmware()) })));
+  }
+
+  async #republishInventory(): Promise<void> {
+    const client = this.#session.client;
+    if (client === null) return;
+    try {
+      await client.publishAsync(Topics.inventory(this.thing), JSON.stringify(await this.#inventory()), { qos: 1 });
+    } catch (error) {
+      this.#emit({ type: 'error', message: `the inventory could not be published: ${(error as Error).message}` });
     }
   }
 

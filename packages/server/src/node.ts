@@ -52,6 +52,10 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type NodeMetrics } from './observability/metrics.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
 import { VERSION } from './version.js';
+import { DeviceHealth } from './updates/device-health.js';
+import { openUpdateServices, type UpdateServices } from './updates/update-services.js';
+import { TufRepository } from './updates/tuf/tuf-repository.js';
+import type { PendingJobs } from '@fleetward/protocol';
 
 /** Rule 1: the registry, the CAs and the certificates they issue. */
 export interface IdentityServices {
@@ -87,6 +91,7 @@ export interface NodeContext {
   readonly policies: PolicyStore;
   readonly bans: DeviceBans;
   readonly data: DataServices;
+  readonly updates: UpdateServices & { readonly health: DeviceHealth };
 }
 
 export interface OpenOptions {
@@ -142,7 +147,8 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
       },
     );
     const bans = new DeviceBans({ store, audit, clock });
-    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity, policies, bans, data };
+    const updates = updateServices({ config, layout, store, audit, clock, keyRing, logger, metrics, identity });
+    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity, policies, bans, data, updates };
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
     if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
@@ -186,6 +192,36 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
   events.on('certificatesIssued', ({ things }) => credentialAudit.queueRecheck(things));
   events.on('certificatesRevoked', ({ thing, serials }) => (thing === null ? credentialAudit.queueRecheckOfCertificates(serials) : credentialAudit.queueRecheck([thing])));
   return { events, custody, cas, thingTypes, groups, things, certificates, manufacturing, templates, enrollmentTokens, claims, thirdPartyCas, crl, ocsp, credentialAudit };
+}
+
+/** A late binding of what only a serving node has: the gateway that pushes jobs, the API's bound port. */
+const nodeBindings = new WeakMap<UpdateServices, { notify?: (thing: string, jobs: PendingJobs) => void; baseUrl?: string }>();
+
+function updateServices(deps: { config: Config; layout: HomeLayout; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger; metrics: NodeMetrics; identity: IdentityServices }): UpdateServices & { health: DeviceHealth } {
+  const { config, identity } = deps;
+  const bound: { notify?: (thing: string, jobs: PendingJobs) => void; baseUrl?: string } = {};
+  const base = () => bound.baseUrl ?? pkiBaseUrl(config);
+  const health = new DeviceHealth();
+  const services = openUpdateServices({
+    ...deps,
+    artifactsDir: deps.layout.artifactsDir,
+    thingTypes: identity.thingTypes,
+    things: identity.things,
+    groups: identity.groups,
+    thirdPartyCas: identity.thirdPartyCas,
+    notify: (thing, jobs) => bound.notify?.(thing, jobs),
+    jobUrls: {
+      get metadataUrl() {
+        return `${base()}/updates/v1/metadata`;
+      },
+      get targetsUrl() {
+        return `${base()}/updates/v1/targets`;
+      },
+    },
+    health,
+  });
+  nodeBindings.set(services, bound);
+  return { ...services, health };
 }
 
 /** CA key custody: sealed keys always open; a PKCS#11 token is opened on first use when configured. */
@@ -275,6 +311,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       policies: context.policies,
       bans: context.bans,
       data: context.data,
+      updates: context.updates,
       caSummaries: () => caSummaries(store.db),
       issuingCa: issuingCaOperations(context, () => refreshTls()),
       audit: context.audit,
@@ -312,7 +349,13 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     await context.identity.cas.refreshIfRotated();
     return refreshTls();
   };
-  const gateway = new DeviceGateway({ ...context, ...context.identity, onTrustChanged: refreshCertificateAuthorities }, await clusterBacking(config));
+  const { updates } = context;
+  const gateway = new DeviceGateway(
+    { ...context, ...context.identity, updates: { jobs: updates.deployments, inventory: updates.inventory, health: updates.health }, onTrustChanged: refreshCertificateAuthorities },
+    await clusterBacking(config),
+  );
+  const binding = nodeBindings.get(updates);
+  if (binding !== undefined) binding.notify = (thing, jobs) => gateway.notifyJobs(thing, jobs);
   const jobs = new Scheduler(nodeJobs(context, refreshCertificateAuthorities), (job, error) => {
     context.metrics.jobFailures.inc({ job });
     context.logger.error({ err: error, job }, 'a background job failed');
@@ -347,6 +390,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       });
       jobs.start();
       const url = apiUrl(config, listeningPort(api));
+      // Devices are sent the URL they fetch updates from: the bound port when the configuration asked for any.
+      if (binding !== undefined && config.pki.baseUrl === null && config.api.port === 0) binding.baseUrl = pkiBaseUrl({ ...config, api: { ...config.api, port: listeningPort(api) } });
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       const mqttUrl = `mqtts://${host}:${ports.port}`;
       const mqttWebSocketUrl = ports.websocketPort === null ? null : `wss://${host}:${ports.websocketPort}${WEBSOCKET_PATH}`;
@@ -394,6 +439,9 @@ function nodeJobs(context: NodeContext, refreshCertificateAuthorities: () => Pro
     { name: 'credentials.audit', everyMs: 5 * 60_000, run: () => identity.credentialAudit.runIfDue() },
     // Contracts applied elsewhere come into force; data past its retention is deleted.
     ...context.data.jobs(),
+    // Snapshot and timestamp are re-signed before devices would take the repository for frozen.
+    { name: 'updates.refresh-metadata', everyMs: 60_000, run: async () => void (await context.updates.repository.refreshOnline()) },
+    { name: 'updates.rollout', everyMs: context.config.updates.rolloutIntervalSeconds * 1000, run: async () => void (await context.updates.deployments.tick()) },
   ];
 }
 
@@ -463,6 +511,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
       resealed += 1;
     }
     resealed += await resealDataKeys(trx, rotated);
+    resealed += await TufRepository.reseal(trx, rotated);
     await audit.recordWithin(trx, [
       { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);

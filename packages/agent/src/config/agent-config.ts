@@ -55,13 +55,45 @@ export interface AgentConfig {
   /** Where the kernel lists power supplies (`/sys/class/power_supply`): a battery's `capacity` is its level in percent. */
   readonly batterySupplyDir: string;
   readonly lowBatteryPercent: number;
-  readonly firmware: { readonly version: string; readonly imagePath: string | null; readonly sbomRef: string | null };
+  /** The firmware the device was built with (the factory slot); once updates run, the A/B slots' state says what runs. */
+  readonly firmware: { readonly version: string; readonly securityVersion: number; readonly imagePath: string | null; readonly sbomRef: string | null };
+  /** The OTA update client (rule 4); off without a trusted root. */
+  readonly updates: UpdatesConfig;
   /** JSON Schemas of the application's telemetry streams, by stream name: readings that violate one are refused locally. */
   readonly telemetrySchemas: Readonly<Record<string, object>>;
 }
 
+/** A daily window, in UTC, `HH:MM`; `end` before `start` wraps past midnight. */
+export interface MaintenanceWindow {
+  readonly start: string;
+  readonly end: string;
+}
+
+export interface UpdatesConfig {
+  /** The initial trusted TUF root (`root.json` shipped with the image); null: updates are off. */
+  readonly trustedRoot: string | null;
+  /** The device's hardware (thing type): a target's signed `hardware` list must name it. */
+  readonly hardware: string | null;
+  /** Updates start only inside this window; null: at any time. */
+  readonly maintenanceWindow: MaintenanceWindow | null;
+  /** Below this battery level (percent) updates wait; a device on mains power never waits. */
+  readonly minBatteryPercent: number;
+  /** A new slot must reach the gateway over mTLS (and pass the health check) this soon after its boot, or it is rolled back. */
+  readonly healthTimeoutSeconds: number;
+  /** Boots of a new slot that never confirm before it is rolled back. */
+  readonly maxBootAttempts: number;
+  /** Largest artifact the device accepts, whatever the signed length says. */
+  readonly maxArtifactBytes: number;
+  /** Download attempts per job (each resumes where the last stopped). */
+  readonly downloadAttempts: number;
+  /** How often waiting jobs and the new slot's health deadline are looked at. */
+  readonly checkIntervalSeconds: number;
+}
+
 const NAME = /^[A-Za-z0-9:_-]{1,128}$/;
-const ALLOWED = new Set(['thing', 'mqttUrl', 'caFile', 'stateDir', 'provisioning', 'keyStorage', 'renewAtRemaining', 'reconnect', 'queue', 'metricsIntervalSeconds', 'batterySupplyDir', 'lowBatteryPercent', 'firmware', 'telemetrySchemas']);
+const ALLOWED = new Set(['thing', 'mqttUrl', 'caFile', 'stateDir', 'provisioning', 'keyStorage', 'renewAtRemaining', 'reconnect', 'queue', 'metricsIntervalSeconds', 'batterySupplyDir', 'lowBatteryPercent', 'firmware', 'updates', 'telemetrySchemas']);
+const UPDATES_ALLOWED = new Set(['trustedRoot', 'hardware', 'maintenanceWindow', 'minBatteryPercent', 'healthTimeoutSeconds', 'maxBootAttempts', 'maxArtifactBytes', 'downloadAttempts', 'checkIntervalSeconds']);
+const CLOCK_TIME = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 
 /** Reads and checks `agent.json`; relative paths are relative to the file. Any mistake is FW_ERR_CONFIG_INVALID naming the key. */
 export async function loadAgentConfig(file: string): Promise<AgentConfig> {
@@ -114,10 +146,40 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     lowBatteryPercent: int(root.lowBatteryPercent ?? 15, 'lowBatteryPercent', 0, 100),
     firmware: {
       version: firmware.version === undefined ? '0.0.0' : str(firmware.version, 'firmware.version'),
+      securityVersion: int(firmware.securityVersion ?? 0, 'firmware.securityVersion', 0, 2_147_483_647),
       imagePath: firmware.imagePath === undefined ? null : path(firmware.imagePath, 'firmware.imagePath'),
       sbomRef: firmware.sbomRef === undefined ? null : str(firmware.sbomRef, 'firmware.sbomRef'),
     },
+    updates: updates(root.updates, path),
     telemetrySchemas: schemas as Record<string, object>,
+  };
+}
+
+function updates(value: unknown, path: (v: unknown, key: string) => string): UpdatesConfig {
+  const u = value === undefined ? {} : objectAt(value, 'updates');
+  const unknown = Object.keys(u).find((k) => !UPDATES_ALLOWED.has(k));
+  if (unknown !== undefined) throw bad(`updates.${unknown}`, 'is not a known setting');
+  const trustedRoot = u.trustedRoot === undefined ? null : path(u.trustedRoot, 'updates.trustedRoot');
+  const hardware = u.hardware === undefined ? null : name(u.hardware, 'updates.hardware');
+  // Without its hardware type the device could not refuse an artifact built for another one.
+  if (trustedRoot !== null && hardware === null) throw bad('updates.hardware', 'is required with updates.trustedRoot (the thing type targets must be built for)');
+  let maintenanceWindow: MaintenanceWindow | null = null;
+  if (u.maintenanceWindow !== undefined) {
+    const w = objectAt(u.maintenanceWindow, 'updates.maintenanceWindow');
+    for (const key of ['start', 'end'] as const) if (typeof w[key] !== 'string' || !CLOCK_TIME.test(w[key])) throw bad(`updates.maintenanceWindow.${key}`, 'must be a UTC time HH:MM');
+    if (w.start === w.end) throw bad('updates.maintenanceWindow.end', 'must differ from start');
+    maintenanceWindow = { start: w.start as string, end: w.end as string };
+  }
+  return {
+    trustedRoot,
+    hardware,
+    maintenanceWindow,
+    minBatteryPercent: int(u.minBatteryPercent ?? 30, 'updates.minBatteryPercent', 0, 100),
+    healthTimeoutSeconds: int(u.healthTimeoutSeconds ?? 300, 'updates.healthTimeoutSeconds', 1, 86_400),
+    maxBootAttempts: int(u.maxBootAttempts ?? 3, 'updates.maxBootAttempts', 1, 100),
+    maxArtifactBytes: int(u.maxArtifactBytes ?? 1024 ** 3, 'updates.maxArtifactBytes', 1, 64 * 1024 ** 3),
+    downloadAttempts: int(u.downloadAttempts ?? 5, 'updates.downloadAttempts', 1, 100),
+    checkIntervalSeconds: int(u.checkIntervalSeconds ?? 60, 'updates.checkIntervalSeconds', 1, 86_400),
   };
 }
 

@@ -8,6 +8,8 @@ import { parseOsRelease } from './os-release.js';
 export interface InventoryOptions {
   readonly agentVersion: string;
   readonly firmwareVersion: string;
+  /** The running firmware's anti-rollback counter (rule 4); left out by devices that do not update. */
+  readonly securityVersion?: number;
   /** The running firmware image (a file or a block device), hashed for the report. */
   readonly imagePath?: string;
   /** The image's SBOM: a URI or a `sha256:` digest. */
@@ -30,6 +32,7 @@ export async function collectInventory(options: InventoryOptions): Promise<Inven
     at: (options.clock?.now() ?? new Date()).toISOString(),
     agentVersion: options.agentVersion,
     firmwareVersion: options.firmwareVersion,
+    ...(options.securityVersion !== undefined && { securityVersion: options.securityVersion }),
     imageHash: options.imagePath === undefined ? null : await sha256File(options.imagePath),
     os: { type: type(), release: release(), arch: arch(), name: (await readOsRelease(options.osReleasePaths ?? OS_RELEASE_PATHS)).PRETTY_NAME ?? null },
     sbomRef: options.sbomRef ?? null,

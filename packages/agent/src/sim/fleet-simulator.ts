@@ -25,6 +25,8 @@ export interface SimSummary {
   readonly deferred: number;
   readonly errors: number;
   readonly attacks: { readonly attempted: number; readonly refused: number };
+  /** Update jobs finished by the devices (with --trusted-root), and their simulated reboots. */
+  readonly updates: { readonly succeeded: number; readonly failed: number; readonly rejected: number; readonly reboots: number };
   /** Seconds from the start until every provisioned device was online for the first time. */
   readonly connectSeconds: number | null;
   readonly elapsedSeconds: number;
@@ -80,6 +82,7 @@ export class SimulatedFleet {
       root,
       durationSeconds: options.durationSeconds,
       revoke: async (serial: string) => void (await api.call('POST', `/api/v1/certificates/${serial}/revoke`, { reason: 'keyCompromise' })),
+      updates: options.trustedRoot === null ? null : { trustedRoot: options.trustedRoot, hardware: options.hardware },
     };
     const devices = Array.from({ length: options.devices }, (_, i) => new SimulatedDevice(env, i));
     return new SimulatedFleet(devices, options, root, link, setup.template);
@@ -142,6 +145,12 @@ export class SimulatedFleet {
       deferred: sum(devices, (d) => d.counts.deferred),
       errors: end.errors,
       attacks: { attempted: sum(devices, (d) => d.counts.attacksAttempted), refused: sum(devices, (d) => d.counts.attacksRefused) },
+      updates: {
+        succeeded: sum(devices, (d) => d.counts.updates.succeeded),
+        failed: sum(devices, (d) => d.counts.updates.failed),
+        rejected: sum(devices, (d) => d.counts.updates.rejected),
+        reboots: sum(devices, (d) => d.counts.updates.reboots),
+      },
       connectSeconds: this.#connectSeconds,
       elapsedSeconds: (Date.now() - this.#started) / 1000,
       firstErrors: [...new Set(devices.flatMap((d) => (d.counts.lastError === null ? [] : [d.counts.lastError])))].slice(0, 5),

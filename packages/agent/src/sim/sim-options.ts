@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FleetwardError } from '@fleetward/protocol';
 
@@ -15,9 +16,13 @@ export interface SimOptions {
   readonly concurrency: number;
   /** The gateway; default `mqtts://<API host>:<mqtt.port from the node's configuration>`. */
   readonly mqttUrl: string | null;
+  /** The fleet's TUF root (`root.json`): with it every device takes update jobs into A/B slots (folders). */
+  readonly trustedRoot: string | null;
+  /** The simulated devices' hardware type (thing type), matched against targets' signed `hardware`. */
+  readonly hardware: string;
 }
 
-export const SIM_USAGE = 'usage: fleetward-sim --devices N --duration SECONDS [--profile normal|faulty|hostile] [--rate MSG_PER_S] [--concurrency N] [--mqtt-url mqtts://host:port] [--json]';
+export const SIM_USAGE = 'usage: fleetward-sim --devices N --duration SECONDS [--profile normal|faulty|hostile] [--rate MSG_PER_S] [--concurrency N] [--mqtt-url mqtts://host:port] [--trusted-root root.json] [--hardware TYPE] [--json]';
 
 export function parseSimOptions(argv: readonly string[]): SimOptions {
   let values: Record<string, string | boolean | undefined>;
@@ -25,7 +30,7 @@ export function parseSimOptions(argv: readonly string[]): SimOptions {
     values = parseArgs({
       args: [...argv],
       strict: true,
-      options: { devices: { type: 'string' }, duration: { type: 'string' }, profile: { type: 'string' }, rate: { type: 'string' }, concurrency: { type: 'string' }, 'mqtt-url': { type: 'string' }, json: { type: 'boolean' } },
+      options: { devices: { type: 'string' }, duration: { type: 'string' }, profile: { type: 'string' }, rate: { type: 'string' }, concurrency: { type: 'string' }, 'mqtt-url': { type: 'string' }, 'trusted-root': { type: 'string' }, hardware: { type: 'string' }, json: { type: 'boolean' } },
     }).values;
   } catch (error) {
     throw new FleetwardError('FW_ERR_USAGE', (error as Error).message);
@@ -34,6 +39,8 @@ export function parseSimOptions(argv: readonly string[]): SimOptions {
   if (!(PROFILES as readonly string[]).includes(profile)) throw new FleetwardError('FW_ERR_USAGE', `--profile must be one of ${PROFILES.join(', ')}`);
   const mqttUrl = (values['mqtt-url'] as string | undefined) ?? null;
   if (mqttUrl !== null && !/^(mqtts|wss):\/\//.test(mqttUrl)) throw new FleetwardError('FW_ERR_USAGE', '--mqtt-url must be mqtts:// or wss://');
+  const hardware = (values.hardware as string | undefined) ?? 'sim-device';
+  if (!/^[A-Za-z0-9:_-]{1,128}$/.test(hardware)) throw new FleetwardError('FW_ERR_USAGE', '--hardware must be 1 to 128 letters, digits, -, _ or :');
   return {
     devices: number(values.devices, '--devices', 1, 100_000, true),
     durationSeconds: number(values.duration, '--duration', 1, 86_400, true),
@@ -42,6 +49,8 @@ export function parseSimOptions(argv: readonly string[]): SimOptions {
     json: values.json === true,
     concurrency: values.concurrency === undefined ? 50 : number(values.concurrency, '--concurrency', 1, 10_000, true),
     mqttUrl,
+    trustedRoot: values['trusted-root'] === undefined ? null : resolve(values['trusted-root'] as string),
+    hardware,
   };
 }
 

@@ -2,8 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import { join } from 'node:path';
 import { FleetwardError } from '@fleetward/protocol';
-import { FleetwardAgent, type AgentEvent } from '../agent.js';
-import { parseAgentConfig } from '../config/agent-config.js';
+import { FleetwardAgent, type AgentEvent, type AgentOptions } from '../agent.js';
+import { parseAgentConfig, type AgentConfig } from '../config/agent-config.js';
+import type { UpdateFault } from '../faults/update-faults.js';
 import { credentialFiles } from '../identity/device-credentials.js';
 import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 import { scriptedBattery } from '../metrics/battery.js';
@@ -26,6 +27,8 @@ export interface DeviceEnvironment {
   readonly durationSeconds: number;
   /** Operator actions the hostile profile needs (revoking a device's certificate). */
   readonly revoke: (serial: string) => Promise<void>;
+  /** With the fleet's TUF root, devices take update jobs (A/B slots are folders in each device's state folder). */
+  readonly updates: { readonly trustedRoot: string; readonly hardware: string } | null;
 }
 
 /** What one device saw, summed over the fleet for the summary. */
@@ -37,7 +40,20 @@ export interface DeviceCounts {
   errors: number;
   attacksAttempted: number;
   attacksRefused: number;
+  /** Update jobs this device finished, by final state, and its reboots into (or back from) a new slot. */
+  updates: { succeeded: number; failed: number; rejected: number; reboots: number };
   lastError: string | null;
+}
+
+/**
+ * Update faults of the faulty profile, by device: one in ten fails the health check of its new slot
+ * (and rolls back), one in ten corrupts its download (refused), one in twenty stalls mid-update.
+ */
+export function simulatedUpdateFaults(index: number): UpdateFault[] {
+  if (index % 20 === 9) return ['stall-update'];
+  if (index % 10 === 3) return ['boot-failure'];
+  if (index % 10 === 6) return ['corrupt-download'];
+  return [];
 }
 
 /**
@@ -65,10 +81,11 @@ const SHARED_REPORTS = sharedReports();
 /** One simulated device: a real agent (own key, certificate, session, queue), driven by a profile. */
 export class SimulatedDevice {
   readonly name: string;
-  readonly counts: DeviceCounts = { provisioned: false, published: 0, malformed: 0, deferred: 0, errors: 0, attacksAttempted: 0, attacksRefused: 0, lastError: null };
+  readonly counts: DeviceCounts = { provisioned: false, published: 0, malformed: 0, deferred: 0, errors: 0, attacksAttempted: 0, attacksRefused: 0, updates: { succeeded: 0, failed: 0, rejected: 0, reboots: 0 }, lastError: null };
   readonly #env: DeviceEnvironment;
   readonly #index: number;
   #agent: FleetwardAgent | null = null;
+  #started: { readonly config: AgentConfig; readonly options: AgentOptions } | null = null;
   #seq = 0;
   #refusedConnections = 0;
 
@@ -97,12 +114,19 @@ export class SimulatedDevice {
         reconnect: { initialMs: 500, maxMs: 30_000 },
         metricsIntervalSeconds: faulty ? 2 : 86_400,
         queue: { maxEntries: 1_000, maxBytes: 1_048_576, durability: 'write' },
+        ...(this.#env.updates && {
+          firmware: { version: '1.0.0', securityVersion: 0 },
+          updates: { trustedRoot: this.#env.updates.trustedRoot, hardware: this.#env.updates.hardware, checkIntervalSeconds: 5, healthTimeoutSeconds: 60, minBatteryPercent: 0 },
+        }),
       },
       this.#env.root,
     );
-    const options = {
+    const options: AgentOptions = {
       reports: SHARED_REPORTS,
       onEvent: (event: AgentEvent) => this.#observe(event),
+      // A simulated reboot: the agent stops and starts again in this process, and boots the slot its update state names.
+      reboot: () => this.#reboot(),
+      ...(faulty && this.#env.updates && { updateFaults: simulatedUpdateFaults(this.#index) }),
       ...(faulty && {
         battery: scriptedBattery(this.#index % 3 === 0 ? [60, 40, 20, 10, 5] : [90]),
         memoryAvailable: () => (this.#index % 10 === 0 && this.#seq % 20 === 10 ? 0.01 : 0.5),
@@ -110,7 +134,9 @@ export class SimulatedDevice {
     };
     for (let attempt = 0; ; attempt++) {
       try {
-        this.#agent = await FleetwardAgent.start({ ...config, telemetrySchemas: { env: setup.telemetrySchema } }, options);
+        const full = { ...config, telemetrySchemas: { env: setup.telemetrySchema } };
+        this.#agent = await FleetwardAgent.start(full, options);
+        this.#started = { config: full, options };
         this.counts.provisioned = true;
         return;
       } catch (error) {
@@ -209,10 +235,31 @@ export class SimulatedDevice {
   }
 
   async stop(): Promise<void> {
+    this.#started = null;
     await this.#agent?.stop();
   }
 
+  /** Restarts the agent in this process (after the update client's own reports are on disk). */
+  #reboot(): void {
+    const started = this.#started;
+    if (started === null) return;
+    this.counts.updates.reboots += 1;
+    setImmediate(() => {
+      void (async () => {
+        const previous = this.#agent;
+        this.#agent = null;
+        await previous?.stop();
+        if (this.#started === null) return;
+        this.#agent = await FleetwardAgent.start(started.config, started.options);
+      })().catch((error: unknown) => this.#error(error));
+    });
+  }
+
   #observe(event: AgentEvent): void {
+    if (event.type === 'update') {
+      const state = event.update.state;
+      if (state === 'succeeded' || state === 'failed' || state === 'rejected') this.counts.updates[state] += 1;
+    }
     if (event.type === 'refused') this.#refusedConnections += 1;
     if (event.type === 'error') this.#error(new Error(event.message));
   }

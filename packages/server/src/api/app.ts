@@ -47,6 +47,10 @@ import type { Api } from './types.js';
 import { validatorCompiler } from './validation.js';
 import type { DeviceBans } from '../access/device-bans.js';
 import { banRoutes } from './routes/bans.js';
+import type { UpdateServices } from '../updates/update-services.js';
+import { deploymentRoutes } from './routes/deployments.js';
+import { firmwareRoutes } from './routes/firmware.js';
+import { updateRepositoryRoutes } from './routes/update-repository.js';
 
 export interface ApiDependencies {
   readonly operators: Operators;
@@ -76,6 +80,8 @@ export interface ApiDependencies {
   readonly redactedConfig: Readonly<Record<string, unknown>>;
   /** Rule 9 (data contracts, purpose-bound reads); its routes are served when given. */
   readonly data: DataServices;
+  /** Rule 4: artifacts, TUF repository, deployments, software inventory. */
+  readonly updates: UpdateServices;
 }
 
 export interface ApiOptions {
@@ -153,6 +159,9 @@ export async function buildApi(deps: ApiDependencies, options: ApiOptions): Prom
   pkiRoutes(app, deps);
   auditRoutes(app, deps);
   dataRoutes(app, { data: deps.data });
+  firmwareRoutes(app, { updates: deps.updates });
+  updateRepositoryRoutes(app, { updates: deps.updates, metrics: deps.metrics });
+  deploymentRoutes(app, { deployments: deps.updates.deployments });
   systemRoutes(app, { redactedConfig: deps.redactedConfig, registry: deps.metrics.registry });
   await app.ready();
   return app;

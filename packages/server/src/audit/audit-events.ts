@@ -60,6 +60,22 @@ export const auditActions = {
   'policy.delete': 'A device policy and all its versions were deleted (with --force, after detaching it everywhere).',
   'policy.attach': 'A device policy was attached to a thing, a group (and the groups below it) or a certificate.',
   'policy.detach': 'A device policy was detached from a thing, a group or a certificate.',
+  'firmware.add': 'A firmware artifact was uploaded (bytes stored content-addressed); details give its SHA-256, size, security version and compatible thing types.',
+  'firmware.root.import': 'Signed TUF root metadata (offline root keys) was accepted: the first root, or a rotation of root or targets keys approved by the old root keys.',
+  'firmware.targets.import': 'Signed TUF targets metadata (offline targets keys) was published: the listed artifacts may now be deployed.',
+  'firmware.metadata.refused': 'Uploaded TUF metadata was refused (unsigned, below threshold, unknown key, rollback, or not matching the artifacts); details give the reason.',
+  'firmware.download.refused': "A device's download of update metadata or an artifact was refused (unknown or revoked certificate, thing state, another hardware type).",
+  'firmware.unauthorized': 'A device reported running an image that is not a signed target of its thing type (unauthorized firmware); details say whether it was quarantined.',
+  'deployment.create': 'An update deployment was created (by an operator, or automatically for a security release).',
+  'deployment.cancel': 'An operator cancelled a deployment: jobs not yet finished are cancelled.',
+  'deployment.abort': 'A deployment stopped itself: its failure rate passed the threshold, or updated devices regressed.',
+  'deployment.pause': 'A deployment paused itself (updated devices regressed against the others) or was paused by an operator.',
+  'deployment.resume': 'An operator resumed a paused deployment.',
+  'deployment.complete': 'Every job of a deployment reached a final state.',
+  'deployment.job.finish': "A device reported its update job finished: succeeded, failed (it could not apply it) or rejected (it refused the update: signature, rollback, incompatible hardware); details give the reason.",
+  'deployment.job.timeout': 'A device did not finish its update job in time (stalled): the job is timed out.',
+  'group.auto-security-updates': 'A group was opted in to or out of automatic security updates.',
+  'updates.alert': 'An update alert for operators (deployment aborted or paused, stalled device, security update that cannot reach a device, unauthorized firmware).',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -15,6 +15,8 @@ import { policiesCommand } from './commands/policies.js';
 import { serveCommand } from './commands/serve.js';
 import { dataCommand } from './commands/data.js';
 import { bansCommand } from './commands/bans.js';
+import { deployCommand } from './commands/deploy.js';
+import { firmwareCommand } from './commands/firmware.js';
 
 export function buildProgram(): Command {
   const program = new Command('fleetward')
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   auditCommand(program);
   kekCommand(program);
   dataCommand(program);
+  firmwareCommand(program);
+  deployCommand(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import type { Readable } from 'node:stream';
 import { FleetwardError, isErrorCode } from '@fleetward/protocol';
 
 const MAX_RESPONSE_BYTES = 16 * 1_048_576;
@@ -29,7 +30,15 @@ export class RemoteClient {
 
   /** Calls a JSON route; a problem answer becomes the FleetwardError it names. */
   async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH', path: string, body?: unknown): Promise<T> {
-    const { status, contentType, text } = await this.#request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    return this.#answer<T>(method, path, await this.#request(method, path, body === undefined ? undefined : { body: JSON.stringify(body), contentType: 'application/json' }));
+  }
+
+  /** Streams a file to a route that takes raw bytes (a firmware artifact). */
+  async upload<T>(path: string, body: Readable, headers: Readonly<Record<string, string>> = {}): Promise<T> {
+    return this.#answer<T>('POST', path, await this.#request('POST', path, { body, contentType: 'application/octet-stream', headers }));
+  }
+
+  #answer<T>(method: string, path: string, { status, contentType, text }: { status: number; contentType: string; text: string }): T {
     const parsed = parseJson(text);
     if (status >= 200 && status < 300) return parsed as T;
     if (contentType.startsWith('application/problem+json') && typeof parsed === 'object' && parsed !== null) {
@@ -46,7 +55,7 @@ export class RemoteClient {
     return text;
   }
 
-  async #request(method: string, path: string, payload: string | undefined): Promise<{ status: number; contentType: string; text: string }> {
+  async #request(method: string, path: string, payload: { body: string | Readable; contentType: string; headers?: Readonly<Record<string, string>> } | undefined): Promise<{ status: number; contentType: string; text: string }> {
     const url = new URL(path, this.#base);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -55,7 +64,7 @@ export class RemoteClient {
           method,
           ca: this.#ca,
           minVersion: 'TLSv1.2',
-          headers: { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...(payload !== undefined && { 'content-type': 'application/json' }) },
+          headers: { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...(payload !== undefined && { 'content-type': payload.contentType, ...payload.headers }) },
           timeout: 30_000,
         },
         (res) => {
@@ -72,7 +81,8 @@ export class RemoteClient {
       );
       req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
       req.on('error', (error) => reject(new FleetwardError('FW_ERR_REMOTE', `cannot reach ${this.#base.origin}: ${error.message}`)));
-      req.end(payload);
+      if (payload === undefined || typeof payload.body === 'string') req.end(payload?.body);
+      else payload.body.on('error', (error) => req.destroy(error)).pipe(req);
     });
   }
 }

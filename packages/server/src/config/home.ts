@@ -12,6 +12,8 @@ export interface HomeLayout {
   readonly caFile: string;
   readonly serverCertFile: string;
   readonly serverKeyFile: string;
+  /** Firmware artifacts, content-addressed (`sha256/<hex>`). */
+  readonly artifactsDir: string;
 }
 
 export function homeLayout(root: string): HomeLayout {
@@ -22,6 +24,7 @@ export function homeLayout(root: string): HomeLayout {
     caFile: join(root, 'ca.pem'),
     serverCertFile: join(root, 'server.pem'),
     serverKeyFile: join(root, 'server-key.sealed'),
+    artifactsDir: join(root, 'artifacts'),
   };
 }
 

@@ -204,6 +204,28 @@ export const settings = {
       expected: 'an integer number of seconds between 1 and 86400', description: 'Window for counting failed authentications; a blocked source stays blocked this long after its last failure.',
     }),
   },
+  updates: {
+    maxArtifactMib: setting({
+      env: 'FLEETWARD_UPDATES_MAX_ARTIFACT_MIB', default: 1024, parse: integer(1, 16_384),
+      expected: 'an integer number of MiB between 1 and 16384', description: 'Largest firmware artifact that can be uploaded.',
+    }),
+    timestampHours: setting({
+      env: 'FLEETWARD_UPDATES_TIMESTAMP_HOURS', default: 24, parse: integer(1, 720),
+      expected: 'an integer number of hours between 1 and 720', description: 'Lifetime of TUF timestamp metadata (re-signed online at half of it): a device that cannot get a fresh one within this time refuses updates (freeze attack).',
+    }),
+    snapshotDays: setting({
+      env: 'FLEETWARD_UPDATES_SNAPSHOT_DAYS', default: 7, parse: integer(1, 365),
+      expected: 'an integer number of days between 1 and 365', description: 'Lifetime of TUF snapshot metadata (re-signed online at half of it).',
+    }),
+    quarantineUnauthorized: setting<'on' | 'off'>({
+      env: 'FLEETWARD_UPDATES_QUARANTINE_UNAUTHORIZED', default: 'off', parse: oneOf(['on', 'off'] as const),
+      expected: 'on or off', description: 'Quarantine a device that reports running an image that is not a signed target of its thing type (an alert is raised either way).',
+    }),
+    rolloutIntervalSeconds: setting({
+      env: 'FLEETWARD_UPDATES_ROLLOUT_INTERVAL_SECONDS', default: 5, parse: integer(1, 3600),
+      expected: 'an integer number of seconds between 1 and 3600', description: 'How often deployments are advanced: jobs released, stalled devices timed out, abort thresholds checked.',
+    }),
+  },
   log: {
     level: setting<(typeof LOG_LEVELS)[number]>({
       env: 'FLEETWARD_LOG_LEVEL', flag: 'log-level', default: 'info', parse: oneOf(LOG_LEVELS),

@@ -16,7 +16,7 @@ import {
   type RedisNode,
   type Subscription,
 } from '@fleetward/broker';
-import { parseReservedRequest, Topics, type RenewalRequired } from '@fleetward/protocol';
+import { deviceReportKind, parseDeviceMetrics, parseInventory, parseReservedRequest, Topics, type PendingJobs, type RenewalRequired } from '@fleetward/protocol';
 import type { CompiledPolicy } from '../access/policy/index.js';
 import { describeThrottleSummary, parseThrottleSettings, refusalResponse, Throttle, type RefusalResponse, type ThrottleRefusal, type ThrottleSummary } from '../access/throttling/index.js';
 import type { Actor } from '../audit/audit-events.js';
@@ -41,7 +41,9 @@ import { identify, type DeviceIdentity } from './device-identity.js';
 import { DeviceListener, type SourceDecision } from './device-listener.js';
 import { WebSocketListener } from './websocket-listener.js';
 import { RegistryWatch } from './registry-watch.js';
-import { answerReservedRequest, deviceReportProblem } from './reserved-requests.js';
+import { answerReservedRequest, deviceReportProblem, type UpdateJobs } from './reserved-requests.js';
+import type { SoftwareInventory } from '../updates/software-inventory.js';
+import type { DeviceHealth } from '../updates/device-health.js';
 import type { ServerTlsCredentials } from './tls-policy.js';
 
 /**
@@ -78,6 +80,8 @@ export interface GatewayDependencies {
   readonly bans: Pick<DeviceBans, 'list' | 'fingerprint'>;
   /** Data contracts (rule 9): every application publish is checked and minimized before fan-out. */
   readonly data: { readonly ingest: Pick<DataIngest, 'inspect' | 'contracts'>; readonly sealing: Pick<SealingKeys, 'current'> };
+  /** Update jobs and the software inventory (rule 4): devices' job requests and reports, and what they report running. */
+  readonly updates: { readonly jobs: UpdateJobs; readonly inventory: Pick<SoftwareInventory, 'record'>; readonly health: Pick<DeviceHealth, 'record'> };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
   readonly onTrustChanged: () => Promise<unknown>;
 }
@@ -356,9 +360,11 @@ export class DeviceGateway {
     }
     const reportProblem = deviceReportProblem(message.topic, message.payload);
     if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
+    if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload);
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
-      void answerReservedRequest({ ...this.#deps, sealing: this.#deps.data.sealing, onFailure: (error) => this.#deps.logger.error({ err: error }, 'a reserved request failed') }, request, identity, certificate, message.payload, source).then((reply) =>
+      const services = { ...this.#deps, jobs: this.#deps.updates.jobs, sealing: this.#deps.data.sealing, onFailure: (error: unknown) => this.#deps.logger.error({ err: error }, 'a reserved request failed') };
+      void answerReservedRequest(services, request, identity, certificate, message.payload, source).then((reply) =>
         this.#send(client.clientId, reply.topic, reply.payload),
       );
     }
@@ -399,6 +405,20 @@ export class DeviceGateway {
   #send(clientId: string, topic: string, payload: Buffer): void {
     const properties = { contentType: 'application/json', payloadFormatIndicator: true, userProperties: { [REPLY_FOR]: clientId } };
     this.#publish({ topic, payload, qos: 1, retain: false, properties, expiresAt: undefined, publisher: undefined });
+  }
+
+  /** Tells a device its pending update jobs changed (a job was released or cancelled); a device that is offline asks again when it connects. */
+  notifyJobs(thing: string, jobs: PendingJobs): void {
+    this.#publish({ topic: Topics.jobsNotify(thing), payload: Buffer.from(JSON.stringify(jobs)), qos: 1, retain: false, properties: { contentType: 'application/json', payloadFormatIndicator: true }, expiresAt: undefined, publisher: undefined });
+  }
+
+  /** A device's own report (already checked): its software goes to the inventory, its metrics to rollout health gating. */
+  #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer): void {
+    const kind = deviceReportKind(topic);
+    if (kind === 'metrics') this.#deps.updates.health.record(thing, parseDeviceMetrics(payload), this.#deps.clock.now());
+    if (kind === 'inventory') {
+      this.#deps.updates.inventory.record(thing, thingType, parseInventory(payload)).catch((error: unknown) => this.#deps.logger.error({ err: error, thing }, 'could not record a software inventory report'));
+    }
   }
 
   /** Tells a device to renew: a retained message, so it gets it when it next subscribes, even if offline now. */

@@ -1,5 +1,22 @@
 import type { X509Certificate } from 'node:crypto';
-import { clientTokenOf, deviceReportKind, FleetwardError, parseDeviceMetrics, parseInventory, parseProvisioningRequest, parseRenewalRequest, Topics, type CertificateAccepted, type RequestRejected, type ReservedRequest, type SealingKey } from '@fleetward/protocol';
+import {
+  clientTokenOf,
+  deviceReportKind,
+  FleetwardError,
+  parseDeviceMetrics,
+  parseInventory,
+  parseJobUpdate,
+  parseProvisioningRequest,
+  parseRenewalRequest,
+  Topics,
+  type CertificateAccepted,
+  type JobUpdate,
+  type JobUpdateAccepted,
+  type PendingJobs,
+  type RequestRejected,
+  type ReservedRequest,
+  type SealingKey,
+} from '@fleetward/protocol';
 import type { DataIngest } from '../data/data-ingest.js';
 import { deviceContractsFor } from '../data/device-contracts-view.js';
 import type { Certificates, IssuedCertificate } from '../identity/certificates.js';
@@ -13,8 +30,17 @@ export interface ReservedRequestServices {
   readonly sealing: { current(): Promise<SealingKey> };
   /** The data contracts in force, which devices apply before sending (data/device-contracts-view.ts). */
   readonly data: { readonly ingest: Pick<DataIngest, 'contracts'> };
+  /** Update jobs (rule 4): what a device should install, and its reports of each step. */
+  readonly jobs: UpdateJobs;
   /** Told about answers that are not a refusal of bad input: failures of our own. */
   readonly onFailure: (error: unknown) => void;
+}
+
+/** The deployments' side of the job protocol. */
+export interface UpdateJobs {
+  pendingJobs(thing: string, clientToken?: string): Promise<PendingJobs>;
+  /** Records a device's report of its own job; answers with the state recorded (refusals are FleetwardErrors). */
+  report(thing: string, jobId: string, update: JobUpdate): Promise<JobUpdateAccepted>;
 }
 
 /** An answer for the one client that asked. */
@@ -32,6 +58,14 @@ export async function answerReservedRequest(services: ReservedRequestServices, r
   const clientToken = clientTokenOf(payload);
   if (request.kind === 'sealing-key') return forOwnThing(services, request.thing, identity, [Topics.sealingKey, Topics.sealingKeyRejected], () => services.sealing.current());
   if (request.kind === 'contracts') return forOwnThing(services, request.thing, identity, [Topics.contracts, Topics.contractsRejected], (own) => deviceContractsFor(services.data.ingest.contracts, own.thing, own.thingType));
+  if (request.kind === 'jobs') {
+    return forOwnThing(services, request.thing, identity, [Topics.jobs, Topics.jobsRejected], (own) => services.jobs.pendingJobs(own.thing, clientToken), clientToken);
+  }
+  if (request.kind === 'job-update') {
+    const { jobId } = request;
+    const answers = [(thing: string) => Topics.jobUpdateAccepted(thing, jobId), (thing: string) => Topics.jobUpdateRejected(thing, jobId)] as const;
+    return forOwnThing(services, request.thing, identity, answers, (own) => services.jobs.report(own.thing, jobId, parseJobUpdate(payload)), clientToken);
+  }
   const [accepted, rejected] = request.kind === 'provisioning' ? [Topics.provisioningAccepted(request.template), Topics.provisioningRejected(request.template)] : [Topics.renewAccepted(request.thing), Topics.renewRejected(request.thing)];
   try {
     const issued = request.kind === 'provisioning' ? await provision(services, request.template, identity, certificate, payload, source) : await renew(services, request.thing, identity, certificate, payload, source);
@@ -46,14 +80,21 @@ export async function answerReservedRequest(services: ReservedRequestServices, r
 }
 
 /** An answer about the asking device's own namespace (the sealing key, its contracts): a thing asks only for itself. */
-async function forOwnThing(services: ReservedRequestServices, thing: string, identity: DeviceIdentity, [answered, rejected]: readonly [(thing: string) => string, (thing: string) => string], answer: (own: ThingIdentity) => unknown): Promise<Reply> {
+async function forOwnThing(
+  services: ReservedRequestServices,
+  thing: string,
+  identity: DeviceIdentity,
+  [answered, rejected]: readonly [(thing: string) => string, (thing: string) => string],
+  answer: (own: ThingIdentity) => unknown,
+  clientToken?: string,
+): Promise<Reply> {
   try {
     if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device asks only about its own topics');
     return { topic: answered(thing), payload: Buffer.from(JSON.stringify(await answer(identity))) };
   } catch (error) {
     const known = error instanceof FleetwardError;
     if (!known) services.onFailure(error);
-    const refusal: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed' };
+    const refusal: RequestRejected = { code: known ? error.code : 'FW_ERR_INTERNAL', message: known ? error.message : 'the request could not be processed', ...(clientToken !== undefined && { clientToken }) };
     return { topic: rejected(thing), payload: Buffer.from(JSON.stringify(refusal)) };
   }
 }

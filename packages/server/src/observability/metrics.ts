@@ -26,6 +26,10 @@ export interface NodeMetrics {
   readonly mqttLimited: Counter<'limit'>;
   /** Application messages judged against their data contracts, by outcome and refusal reason. */
   readonly dataMessages: Counter<'outcome' | 'reason'>;
+  /** Update alerts raised (deployment aborted, stalled device, unauthorized firmware...), by kind. */
+  readonly updateAlerts: Counter<'kind'>;
+  /** Update metadata and artifact downloads by devices, by what and outcome. */
+  readonly updateDownloads: Counter<'what' | 'outcome'>;
 }
 
 export function createMetrics(): NodeMetrics {
@@ -53,6 +57,8 @@ export function createMetrics(): NodeMetrics {
     mqttThrottled: new Counter({ name: 'fleetward_mqtt_throttled_total', help: 'Handshakes, connects and publishes refused by the device limits, by reason', labelNames: ['reason'], registers }),
     mqttLimited: new Counter({ name: 'fleetward_mqtt_engine_limit_refusals_total', help: 'Refusals by the broker engine limits (subscriptions, in-flight messages, packet size...), by limit', labelNames: ['limit'], registers }),
     dataMessages: new Counter({ name: 'fleetward_data_messages_total', help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason', labelNames: ['outcome', 'reason'], registers }),
+    updateAlerts: new Counter({ name: 'fleetward_update_alerts_total', help: 'Update alerts raised, by kind (deployment-aborted, job-timed-out, unauthorized-firmware, ...)', labelNames: ['kind'], registers }),
+    updateDownloads: new Counter({ name: 'fleetward_update_downloads_total', help: 'Update metadata and artifact requests by devices, by what (metadata, artifact) and outcome (served, partial, refused, not-found)', labelNames: ['what', 'outcome'], registers }),
     mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }

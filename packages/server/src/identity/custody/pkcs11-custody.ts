@@ -92,6 +92,16 @@ export class Pkcs11Custody {
     throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', `the PKCS#11 token has no key labelled ${label}`, { key: label });
   }
 
+  /** The SubjectPublicKeyInfo of the key pair with this label (the public half is on the token too). */
+  async publicKey(label: string): Promise<Buffer> {
+    for (const id of await this.#crypto.keyStorage.keys()) {
+      if (!id.startsWith('public-')) continue;
+      const key = await this.#crypto.keyStorage.getItem(id);
+      if (key && (key.algorithm as { label?: string }).label === label) return Buffer.from(await this.#crypto.subtle.exportKey('spki', key));
+    }
+    throw new FleetwardError('FW_ERR_CA_UNAVAILABLE', `the PKCS#11 token has no public key labelled ${label}`, { key: label });
+  }
+
   #signerFor(key: P11Key, namedCurve: string): Signer {
     const hash = hashForCurve(namedCurve);
     const subtle = this.#crypto.subtle;
