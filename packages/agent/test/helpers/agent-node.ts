@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, type AgentConfig } from '../../src/config/agent-config.js';
+import type { Clock } from '../../../server/src/clock.js';
 import { startTestNode, type TestNode } from '../../../server/test/helpers/test-node.js';
 
 export interface AgentNode {
@@ -16,9 +17,9 @@ export interface AgentNode {
   close(): Promise<void>;
 }
 
-/** A listening node on SQLite and a folder for agents' state, the CA chain written where agents read it. */
-export async function startAgentNode(env: Readonly<Record<string, string>> = {}): Promise<AgentNode> {
-  const t = await startTestNode('sqlite', { env });
+/** A listening node on SQLite and a folder for agents' state, the CA chain written where agents read it; `clock`: the node's time. */
+export async function startAgentNode(env: Readonly<Record<string, string>> = {}, options: { readonly clock?: Clock } = {}): Promise<AgentNode> {
+  const t = await startTestNode('sqlite', { env, ...(options.clock && { clock: options.clock }) });
   const { mqttUrl, apiUrl } = await t.node.listen();
   const dir = await mkdtemp(join(tmpdir(), 'fw-agent-'));
   const caFile = join(dir, 'ca.pem');

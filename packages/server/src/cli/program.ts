@@ -22,6 +22,8 @@ export function buildProgram(): Command {
   const program = new Command('fleetward')
     .description('Fleetward: secure-by-default IoT fleet platform')
     .version(VERSION)
+    // Program options come before the command, so `firmware add --version 1.4.2` is the artifact's version.
+    .enablePositionalOptions()
     // Usage errors throw instead of exiting, so they can be given exit code 2.
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');

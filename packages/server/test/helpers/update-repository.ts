@@ -12,6 +12,7 @@ import type { NodeContext } from '../../src/node.js';
 import { generateTufKey, privateKeySigner, type TufPublicKey, type TufSigner } from '../../src/updates/tuf/keys.js';
 import { signMetadata } from '../../src/updates/tuf/offline-signing.js';
 import type { FirmwareArtifact } from '../../src/updates/types.js';
+import { publishTargets as publish } from '../../src/updates/publish-targets.js';
 
 const admin: Actor = { name: 'operator:admin' };
 
@@ -59,7 +60,7 @@ export async function addArtifact(context: NodeContext, request: { name?: string
 /** Signs every uploaded artifact into the next targets metadata and publishes it. */
 export async function publishTargets(context: NodeContext, keys: readonly OfflineKey[]): Promise<void> {
   const proposal = await context.updates.repository.proposeTargets(30);
-  await context.updates.repository.importTargets(await signMetadata(proposal, keys.map((k) => k.signer)), admin);
+  await publish(context.updates, await signMetadata(proposal, keys.map((k) => k.signer)), admin);
 }
 
 /** A tuf-js fetcher over mutual TLS with a device's certificate, counting the Range requests it makes. */

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { FleetwardError } from '@fleetward/protocol';
+import { publishTargets } from '../../updates/publish-targets.js';
 import type { UpdateServices } from '../../updates/update-services.js';
 import { array, boolean, integer, nullable, object, string, unknown } from '../json-schema.js';
 import { authenticatedErrors, Problem, Timestamp } from '../schemas.js';
@@ -98,7 +99,11 @@ export function firmwareRoutes(app: Api, deps: { readonly updates: UpdateService
     { config: write, schema: { tags, body: object({}, { expiresDays: integer({ minimum: 1, maximum: 3650 }) }), response: { 200: Metadata, 409: Problem, ...authenticatedErrors } } },
     async (request) => repository.proposeTargets(request.body.expiresDays ?? 90),
   );
-  app.put('/api/v1/updates/targets', { config: write, schema: { tags, body: Metadata, response: { 200: Status, 409: Problem, ...authenticatedErrors } } }, async (request) => repository.importTargets(request.body, actorOf(request)));
+  app.put(
+    '/api/v1/updates/targets',
+    { config: write, schema: { tags, body: Metadata, response: { 200: object({ status: Status, securityDeployments: array(object({ target: string(), deployment: nullable(string()), blocked: integer() })) }), 409: Problem, ...authenticatedErrors } } },
+    async (request) => publishTargets(deps.updates, request.body, actorOf(request)),
+  );
 
   app.get(
     '/api/v1/updates/inventory',

@@ -7,6 +7,7 @@ import { readPrivateFile } from '../../config/home.js';
 import type { DeviceSoftware, SoftwareSummary } from '../../updates/software-inventory.js';
 import { parseTufPublicKey, type TufPublicKey, type TufSigner } from '../../updates/tuf/keys.js';
 import { keyFileSigner, newKeyFile, newTokenKey, signMetadata, tokenSigner, type Pkcs11KeyRef } from '../../updates/tuf/offline-signing.js';
+import { publishTargets, type Publication } from '../../updates/publish-targets.js';
 import type { RepositoryStatus, TufDocument } from '../../updates/tuf/tuf-repository.js';
 import type { FirmwareArtifact } from '../../updates/types.js';
 import { action, withJson } from '../action.js';
@@ -127,8 +128,13 @@ export function firmwareCommand(program: Command): void {
     .action(
       action(async (out, options, file: string) => {
         const document = parseJsonFile(await readInputFile(file), file);
-        const status = await perform(options, (context, actor) => context.updates.repository.importTargets(document, actor), (client) => client.call<RepositoryStatus>('PUT', '/api/v1/updates/targets', document));
-        out.result(status, (s) => `Targets version ${s.targets?.version ?? '?'} published (${s.targets?.count ?? 0} artifact(s)); snapshot ${s.snapshot?.version}, timestamp ${s.timestamp?.version} (expires ${s.timestamp?.expires})`);
+        const publication = await perform(options, (context, actor) => publishTargets(context.updates, document, actor), (client) => client.call<Publication>('PUT', '/api/v1/updates/targets', document));
+        out.result(publication, ({ status: s, securityDeployments }) =>
+          [
+            `Targets version ${s.targets?.version ?? '?'} published (${s.targets?.count ?? 0} artifact(s)); snapshot ${s.snapshot?.version}, timestamp ${s.timestamp?.version} (expires ${s.timestamp?.expires})`,
+            ...securityDeployments.map((d) => `Security release ${d.target}: ${d.deployment === null ? 'no opted-in group holds devices' : `deployment ${d.deployment} started`}${d.blocked > 0 ? `; ${d.blocked} device(s) cannot receive it (alerted)` : ''}`),
+          ].join('\n'),
+        );
       }),
     );
 

@@ -218,4 +218,31 @@ describe.each(DIALECTS)('signed update repository (TUF) on %s', (dialect) => {
     expect(summary.unauthorized).toBe(1);
     expect((await inventory.list({ unauthorized: true })).map((d) => d.thing)).toEqual(['sensor-1']);
   });
+
+  it('deploys a newly signed security release to the groups that opt in, and alerts for devices that cannot take it', async () => {
+    const { identity, updates, store } = t.node.context;
+    await identity.groups.create({ name: 'field' }, admin);
+    await identity.groups.create({ name: 'lab' }, admin);
+    await identity.things.create({ name: 'sensor-2', type: 'sensor-v2' }, admin);
+    await identity.things.create({ name: 'sensor-lab', type: 'sensor-v2' }, admin);
+    for (const thing of ['sensor-1', 'sensor-2', 'gw-1']) await identity.groups.addThing('field', thing, admin);
+    await identity.groups.addThing('lab', 'sensor-lab', admin);
+    await updates.deployments.setGroupAutoUpdates('lab', false, admin);
+
+    const { artifact } = await addArtifact(t.node.context, { version: '10.0.0', securityVersion: 20, hardware: ['sensor-v2'], securityRelease: true });
+    await publishTargets(t.node.context, repo.targets);
+    const [deployment] = (await updates.deployments.list()).filter((d) => d.target === artifact.target);
+    expect(deployment?.automatic).toBe(true);
+    const jobs = (await updates.deployments.jobs(deployment!.id)).jobs;
+    expect(jobs.filter((j) => j.state !== 'rejected').map((j) => j.thing).sort()).toEqual(['sensor-1', 'sensor-2']);
+    expect(jobs.find((j) => j.thing === 'gw-1')).toMatchObject({ state: 'rejected', reason: 'incompatible' });
+    expect(jobs.some((j) => j.thing === 'sensor-lab')).toBe(false);
+    const alerts = (await store.db.selectFrom('audit_events').select('details').where('action', '=', 'updates.alert').execute()).map((a) => String(a.details));
+    expect(alerts.some((d) => d.includes('security-update-blocked') && d.includes('gw-1'))).toBe(true);
+    expect(alerts.some((d) => d.includes('security-update-blocked') && d.includes('lab'))).toBe(true);
+
+    // Published again with nothing new, no second deployment starts.
+    await publishTargets(t.node.context, repo.targets);
+    expect((await updates.deployments.list()).filter((d) => d.target === artifact.target)).toHaveLength(1);
+  });
 });
