@@ -220,8 +220,10 @@ function updateServices(deps: { config: Config; layout: HomeLayout; store: Store
     },
     health,
   });
-  nodeBindings.set(services, bound);
-  return { ...services, health };
+  // Bound to the object the context holds: buildNode looks the binding up by `context.updates`.
+  const withHealth = { ...services, health };
+  nodeBindings.set(withHealth, bound);
+  return withHealth;
 }
 
 /** CA key custody: sealed keys always open; a PKCS#11 token is opened on first use when configured. */

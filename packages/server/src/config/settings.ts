@@ -1,3 +1,4 @@
+import semver from 'semver';
 import { THROTTLE_SETTING_KEYS, THROTTLE_SETTING_SPECS, throttleSettingEnv, type ThrottleSettingKey } from '../access/throttling/throttle-settings.js';
 import { UNMATCHED_MODES } from '../data/evaluate-publish.js';
 import { hostName, hostNameList, httpsUrl, integer, oneOf, optionalPort, optionalPath, optionalText, postgresUrl, redactUrlPassword, redisUrl, sqlIdentifier, text, type ValueParser } from './values.js';
@@ -221,6 +222,10 @@ export const settings = {
       env: 'FLEETWARD_UPDATES_QUARANTINE_UNAUTHORIZED', default: 'off', parse: oneOf(['on', 'off'] as const),
       expected: 'on or off', description: 'Quarantine a device that reports running an image that is not a signed target of its thing type (an alert is raised either way).',
     }),
+    minAgentVersion: setting({
+      env: 'FLEETWARD_UPDATES_MIN_AGENT_VERSION', default: '0.1.0', parse: semanticVersion,
+      expected: 'a semantic version like 0.1.0', description: 'The oldest fleetward-agent that takes update jobs: devices reporting an older agent are listed by `fleetward deploy cannot-update` (replace or re-image them).',
+    }),
     rolloutIntervalSeconds: setting({
       env: 'FLEETWARD_UPDATES_ROLLOUT_INTERVAL_SECONDS', default: 5, parse: integer(1, 3600),
       expected: 'an integer number of seconds between 1 and 3600', description: 'How often deployments are advanced: jobs released, stalled devices timed out, abort thresholds checked.',
@@ -233,6 +238,10 @@ export const settings = {
     }),
   },
 } as const;
+
+function semanticVersion(raw: unknown): string | undefined {
+  return typeof raw === 'string' && semver.valid(raw) === raw ? raw : undefined;
+}
 
 /** One setting per device limit of the gateway (rules 2 and 3); docs/limits.md explains each. */
 function limitSettings(): Readonly<Record<ThrottleSettingKey, Setting<number>>> {

@@ -69,6 +69,6 @@ export function openUpdateServices(deps: UpdateDependencies): UpdateServices {
   late.artifacts = artifacts;
   const downloads = new UpdateDownloads({ store, groups: deps.groups, thirdPartyCas: deps.thirdPartyCas, audit, repository });
   const inventory = new SoftwareInventory({ store, audit, clock, things: deps.things, signedTargets, raiseAlert, quarantineUnauthorized: config.updates.quarantineUnauthorized === 'on' });
-  const deployments = new Deployments({ store, audit, clock, things: deps.things, artifacts, notify: deps.notify, jobUrls: deps.jobUrls, raiseAlert, health: deps.health });
+  const deployments = new Deployments({ store, audit, clock, things: deps.things, artifacts, notify: deps.notify, jobUrls: deps.jobUrls, raiseAlert, health: deps.health, minAgentVersion: config.updates.minAgentVersion });
   return { blobs, artifacts, repository, downloads, inventory, deployments, raiseAlert };
 }

@@ -1,5 +1,5 @@
 import { JOB_STATES, type JobState } from '@fleetward/protocol';
-import type { Deployments } from '../../updates/deployments/index.js';
+import { CANNOT_UPDATE_REASONS, type Deployments } from '../../updates/deployments/index.js';
 import { HEALTH_METRICS } from '../../updates/deployments/health-gate.js';
 import { DEPLOYMENT_LIMITS } from '../../updates/deployments/spec.js';
 import { DEPLOYMENT_STATES } from '../../updates/deployments/states.js';
@@ -96,7 +96,7 @@ const Job = object({
   finishedAt: nullable(Timestamp),
   updatedAt: Timestamp,
 });
-const CannotUpdate = object({ thing: string(), reasons: array(oneOf(['incompatible-hardware', 'failing'] as const)), failedJobs: integer(), lastDeployment: string(), since: Timestamp });
+const CannotUpdate = object({ thing: string(), reasons: array(oneOf(CANNOT_UPDATE_REASONS)), failedJobs: integer(), lastDeployment: nullable(string()), since: Timestamp });
 const GroupAutoUpdates = object({ group: string(), autoSecurityUpdates: boolean(), effective: boolean(), members: integer() });
 const IdParams = object({ id: DeploymentId });
 

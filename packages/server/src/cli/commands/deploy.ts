@@ -134,7 +134,7 @@ export function deployCommand(program: Command): void {
     .action(
       action(async (out, options) => {
         const devices = await perform(options, (context) => deploymentsOf(context).cannotUpdate(), async (client) => (await client.call<{ devices: CannotUpdate[] }>('GET', '/api/v1/updates/cannot-update')).devices);
-        out.result({ devices }, (r) => table(['thing', 'why', 'failed jobs', 'last deployment', 'since'], r.devices.map((d) => [d.thing, d.reasons.join(', '), String(d.failedJobs), d.lastDeployment, d.since])));
+        out.result({ devices }, (r) => table(['thing', 'why', 'failed jobs', 'last deployment', 'since'], r.devices.map((d) => [d.thing, d.reasons.join(', '), String(d.failedJobs), d.lastDeployment ?? '-', d.since])));
       }),
     );
 

@@ -1,3 +1,4 @@
+import semver from 'semver';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { FleetwardError, isJobId, MAX_PENDING_JOBS, type JobState, type JobUpdate, type JobUpdateAccepted, type PendingJobs, type UpdateJob } from '@fleetward/protocol';
@@ -42,6 +43,8 @@ export interface DeploymentsDependencies {
   readonly securityRollout?: Omit<DeploymentRequest, 'target' | 'selection'>;
   /** Failed jobs since its last success after which a device is listed for replacement. */
   readonly cannotUpdateAfterFailures?: number;
+  /** The oldest agent version that takes update jobs; devices reporting an older one are listed. */
+  readonly minAgentVersion?: string;
 }
 
 export interface JobFilter {
@@ -52,13 +55,19 @@ export interface JobFilter {
   readonly limit?: number;
 }
 
+export const CANNOT_UPDATE_REASONS = ['incompatible-hardware', 'failing', 'agent-too-old'] as const;
+export type CannotUpdateReason = (typeof CANNOT_UPDATE_REASONS)[number];
+
 export interface CannotUpdate {
   readonly thing: string;
-  /** `incompatible-hardware`: a deployment found its type unsupported; `failing`: too many failed jobs since its last success. */
-  readonly reasons: readonly ('incompatible-hardware' | 'failing')[];
+  /**
+   * `incompatible-hardware`: a deployment found its type unsupported; `failing`: too many failed
+   * jobs since its last success; `agent-too-old`: its agent is older than the oldest that takes updates.
+   */
+  readonly reasons: readonly CannotUpdateReason[];
   readonly failedJobs: number;
-  /** The deployment of the latest failure or refusal. */
-  readonly lastDeployment: string;
+  /** The deployment of the latest failure or refusal (null: none failed, the agent is too old). */
+  readonly lastDeployment: string | null;
   readonly since: string;
 }
 
@@ -337,16 +346,27 @@ export class Deployments {
       entry.deployment = row.deployment_id;
       byThing.set(row.thing, entry);
     }
-    return [...byThing.entries()]
-      .filter(([, e]) => e.incompatible || e.failed >= threshold)
-      .map(([thing, e]) => ({
-        thing,
-        reasons: [...(e.incompatible ? (['incompatible-hardware'] as const) : []), ...(e.failed >= threshold ? (['failing'] as const) : [])],
-        failedJobs: e.failed,
-        lastDeployment: e.deployment,
-        since: e.last,
-      }))
-      .sort((a, b) => (a.thing < b.thing ? -1 : 1));
+    const listed = new Map<string, CannotUpdate>();
+    for (const [thing, e] of byThing) {
+      if (!e.incompatible && e.failed < threshold) continue;
+      const reasons: CannotUpdateReason[] = [...(e.incompatible ? (['incompatible-hardware'] as const) : []), ...(e.failed >= threshold ? (['failing'] as const) : [])];
+      listed.set(thing, { thing, reasons, failedJobs: e.failed, lastDeployment: e.deployment, since: e.last });
+    }
+    for (const old of await this.#agentsTooOld(only)) {
+      const entry = listed.get(old.thing);
+      listed.set(old.thing, entry === undefined ? { thing: old.thing, reasons: ['agent-too-old'], failedJobs: 0, lastDeployment: null, since: old.reportedAt } : { ...entry, reasons: [...entry.reasons, 'agent-too-old'] });
+    }
+    return [...listed.values()].sort((a, b) => (a.thing < b.thing ? -1 : 1));
+  }
+
+  /** Devices whose reported agent is older than the oldest that takes update jobs. */
+  async #agentsTooOld(only: string | undefined): Promise<{ thing: string; reportedAt: string }[]> {
+    const minimum = this.#deps.minAgentVersion;
+    if (minimum === undefined) return [];
+    let query = this.#deps.store.db.selectFrom('device_software').select(['thing', 'agent_version', 'reported_at']);
+    if (only !== undefined) query = query.where('thing', '=', only);
+    const rows = await query.execute();
+    return rows.filter((r) => semver.valid(r.agent_version) !== null && semver.lt(r.agent_version, minimum)).map((r) => ({ thing: r.thing, reportedAt: r.reported_at }));
   }
 
   /**

@@ -217,6 +217,10 @@ describe.each(DIALECTS)('signed update repository (TUF) on %s', (dialect) => {
     const summary = await inventory.summary();
     expect(summary.unauthorized).toBe(1);
     expect((await inventory.list({ unauthorized: true })).map((d) => d.thing)).toEqual(['sensor-1']);
+
+    // An agent older than FLEETWARD_UPDATES_MIN_AGENT_VERSION (0.1.0) cannot take jobs: listed for replacement.
+    await inventory.record('gw-1', 'gateway-v1', { ...report(null), agentVersion: '0.0.9' });
+    expect(await t.node.context.updates.deployments.cannotUpdate('gw-1')).toEqual([expect.objectContaining({ thing: 'gw-1', reasons: ['agent-too-old'], lastDeployment: null })]);
   });
 
   it('deploys a newly signed security release to the groups that opt in, and alerts for devices that cannot take it', async () => {
