@@ -81,7 +81,7 @@ export interface GatewayDependencies {
   /** Data contracts (rule 9): every application publish is checked and minimized before fan-out. */
   readonly data: { readonly ingest: Pick<DataIngest, 'inspect' | 'contracts'>; readonly sealing: Pick<SealingKeys, 'current'> };
   /** Update jobs and the software inventory (rule 4): devices' job requests and reports, and what they report running. */
-  readonly updates: { readonly jobs: UpdateJobs; readonly inventory: Pick<SoftwareInventory, 'record'>; readonly health: Pick<DeviceHealth, 'record'> };
+  readonly updates: { readonly jobs: UpdateJobs; readonly inventory: Pick<SoftwareInventory, 'record'>; readonly health: Pick<DeviceHealth, 'record' | 'denied'> };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
   readonly onTrustChanged: () => Promise<unknown>;
 }
@@ -344,6 +344,7 @@ export class DeviceGateway {
     if (!policy.allows('mqtt:publish', message.topic) || (message.retain && message.payload.length > 0 && !policy.allows('mqtt:retain', message.topic))) {
       this.#deps.metrics.mqttDenied.inc({ action: 'publish' });
       this.throttle.denied(throttleKey, 'publish-denied', this.#now());
+      if (identity.kind === 'device') this.#deps.updates.health.denied(identity.thing, this.#deps.clock.now());
       return false;
     }
     const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, this.#now());
@@ -376,6 +377,8 @@ export class DeviceGateway {
     if (!allowed) {
       this.#deps.metrics.mqttDenied.inc({ action: 'subscribe' });
       this.throttle.denied(client.context.throttleKey, 'subscribe-denied', this.#now());
+      const { identity } = client.context;
+      if (identity.kind === 'device') this.#deps.updates.health.denied(identity.thing, this.#deps.clock.now());
     }
     return allowed;
   }

@@ -12,17 +12,22 @@ interface Reading {
 
 /** Readings kept per device: enough to reach back over a rollout phase at the agent's default report rate. */
 const MAX_READINGS = 48;
+/** Gateway denials kept per device (their times): beyond it the oldest are forgotten. */
+const MAX_DENIALS = 256;
 const MAX_DEVICES = 200_000;
 
 /**
  * Health samples for gated rollouts, from the security metrics devices report
- * (`$fw/things/{thing}/metrics`): authorization failures, listening ports not seen before and
- * reboots (an agent restart or uptime going back), each counted since a given time. Kept in memory
+ * (`$fw/things/{thing}/metrics`) and the gateway's own refusals: authorization failures (the
+ * device's count plus publishes and subscribes the gateway denied), listening ports not seen
+ * before and reboots (an agent restart or uptime going back), each counted since a given time. Kept in memory
  * on the node the device reports to; a device without a reading from before that time is left out,
  * so it counts in no cohort.
  */
 export class DeviceHealth implements HealthProvider {
   readonly #readings = new Map<string, Reading[]>();
+  /** When the gateway refused the device a publish or subscribe (policy), newest last. */
+  readonly #denials = new Map<string, number[]>();
 
   record(thing: string, report: DeviceMetricsReport, receivedAt: Date): void {
     let readings = this.#readings.get(thing);
@@ -41,15 +46,30 @@ export class DeviceHealth implements HealthProvider {
     if (readings.length > MAX_READINGS) readings.splice(0, readings.length - MAX_READINGS);
   }
 
+  /** The gateway refused the device a publish or subscribe: an authorization failure the device may not count itself. */
+  denied(thing: string, at: Date): void {
+    let times = this.#denials.get(thing);
+    if (times === undefined) {
+      if (this.#denials.size >= MAX_DEVICES) return;
+      times = [];
+      this.#denials.set(thing, times);
+    }
+    times.push(at.getTime());
+    if (times.length > MAX_DENIALS) times.splice(0, times.length - MAX_DENIALS);
+  }
+
   forget(thing: string): void {
     this.#readings.delete(thing);
+    this.#denials.delete(thing);
   }
 
   samples(things: readonly string[], since: Date): Promise<ReadonlyMap<string, HealthSample>> {
     const samples = new Map<string, HealthSample>();
     for (const thing of things) {
       const sample = sampleOf(this.#readings.get(thing) ?? [], since.getTime());
-      if (sample !== null) samples.set(thing, sample);
+      if (sample === null) continue;
+      const denials = (this.#denials.get(thing) ?? []).filter((at) => at > since.getTime()).length;
+      samples.set(thing, { ...sample, authFailures: sample.authFailures + denials });
     }
     return Promise.resolve(samples);
   }
