@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { FleetwardError } from '@fleetward/protocol';
 import { certificateRequestPem } from '../identity/certificate-request.js';
 import { softwareDeviceKey } from '../identity/device-key.js';
 import { generateDeviceKey, keyPem } from '../identity/key-file.js';
@@ -40,12 +41,20 @@ export const SIM_CONTRACT = {
 /**
  * Sets up a fleet on the node through the operator API, as an operator would for a production batch:
  * a template whose name pattern admits this run's devices only, a claim certificate for it, and the
- * telemetry contract (applying an identical version again is a no-op).
+ * telemetry contract (applying an identical version again is a no-op). With `thingType` (the
+ * devices' hardware, when they take updates) the type exists and every device is registered with
+ * it: deployments and downloads match artifacts against the thing's type.
  */
-export async function setUpFleet(api: NodeApi): Promise<FleetSetup> {
+export async function setUpFleet(api: NodeApi, options: { readonly thingType?: string | null } = {}): Promise<FleetSetup> {
   const run = randomBytes(3).toString('hex');
   const template = `sim-${run}`;
-  await api.call('POST', '/api/v1/templates', { name: template, namePattern: `sim-${run}-[0-9]{5}` });
+  const thingType = options.thingType ?? null;
+  if (thingType !== null) {
+    await api.call('POST', '/api/v1/thing-types', { name: thingType, description: 'Simulated devices (fleetward-sim --hardware)' }).catch((error: unknown) => {
+      if (!(error instanceof FleetwardError && error.code === 'FW_ERR_CONFLICT')) throw error;
+    });
+  }
+  await api.call('POST', '/api/v1/templates', { name: template, namePattern: `sim-${run}-[0-9]{5}`, ...(thingType !== null && { thingType }) });
   const claimKey = generateDeviceKey();
   const claim = await api.call<{ certificatePem: string }>('POST', `/api/v1/templates/${template}/claim-certificates`, { csr: await certificateRequestPem(template, softwareDeviceKey(claimKey)), validityDays: 1 });
   await api.call('POST', '/api/v1/data/contracts', { contracts: [SIM_CONTRACT] });

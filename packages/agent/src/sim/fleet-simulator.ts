@@ -67,7 +67,8 @@ export class SimulatedFleet {
 
   static async create(api: NodeApi, target: { readonly caPem: string; readonly mqttUrl: string }, options: SimOptions): Promise<SimulatedFleet> {
     const root = await mkdtemp(join(tmpdir(), 'fleetward-sim-'));
-    const setup = await setUpFleet(api);
+    // Devices that take updates are registered with their hardware as thing type (what deployments match).
+    const setup = await setUpFleet(api, { thingType: options.trustedRoot === null ? null : options.hardware });
     await writeClaim(root, setup);
     const caFile = join(root, 'ca.pem');
     await writeFile(caFile, target.caPem);

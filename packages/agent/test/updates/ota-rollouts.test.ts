@@ -25,7 +25,11 @@ async function settled(deployment: string, things: readonly string[], ms = 20_00
   await until(async () => {
     const jobs = await fleet.jobs(deployment);
     return things.every((t) => finalStates.has(jobs.get(t)?.state ?? 'queued'));
-  }, ms, `the jobs of ${things.join(', ')} to finish`);
+  }, ms, `the jobs of ${things.join(', ')} to finish`).catch(async (error: unknown) => {
+    const jobs = await fleet.jobs(deployment);
+    const seen = fleet.devices.filter((d) => things.includes(d.name)).map((d) => ({ thing: d.name, job: jobs.get(d.name), events: d.events }));
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(seen)}`);
+  });
 }
 
 describe('a successful rollout', () => {

@@ -76,7 +76,10 @@ export class OtaFleet {
 
   async thingType(name: string): Promise<void> {
     if (this.#types.has(name)) return;
-    await this.context.identity.thingTypes.create({ name }, admin);
+    // The simulator may have created it already.
+    await this.context.identity.thingTypes.create({ name }, admin).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== 'FW_ERR_CONFLICT') throw error;
+    });
     this.#types.add(name);
   }
 
