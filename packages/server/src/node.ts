@@ -12,6 +12,8 @@ import { buildApi } from './api/app.js';
 import type { Readiness } from './api/routes/health.js';
 import type { Api } from './api/types.js';
 import { AuditLog } from './audit/audit-log.js';
+import { AuditCheckpoints, auditCheckpointJob } from './audit/audit-checkpoints.js';
+import { auditSyslogJob } from './audit/audit-syslog-export.js';
 import { systemClock, type Clock } from './clock.js';
 import { checkPrivate, ensureHome, homeExists, homeLayout, isInitialized, readPrivateFile, writePrivateFile, writePublicFile, type HomeLayout } from './config/home.js';
 import { redactedConfig } from './config/load-config.js';
@@ -28,6 +30,8 @@ import { CertificateAuthorities } from './identity/certificate-authorities.js';
 import { Certificates } from './identity/certificates.js';
 import { CredentialAudit } from './identity/credential-audit/credential-audit.js';
 import { Scheduler, type Job } from './jobs/scheduler.js';
+import { Canaries } from './health/canaries.js';
+import { CanaryIdentities } from './health/canary-identities.js';
 import { DeviceGateway } from './gateway/device-gateway.js';
 import { deviceTrustAnchors } from './gateway/trust-anchors.js';
 import { WEBSOCKET_PATH } from './gateway/websocket-listener.js';
@@ -86,6 +90,8 @@ export interface NodeContext {
   readonly store: Store;
   readonly keyRing: KeyRing;
   readonly audit: AuditLog;
+  /** Signed checkpoints of the audit chain (rule 5): rewriting history is caught even with database access. */
+  readonly auditCheckpoints: AuditCheckpoints;
   readonly operators: Operators;
   readonly identity: IdentityServices;
   readonly policies: PolicyStore;
@@ -127,7 +133,17 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
   try {
     await migrateToLatest(store, config.database.schema);
     const metrics = createMetrics();
-    const audit = new AuditLog(store, clock, (count) => metrics.auditEvents.inc(count));
+    const auditCheckpoints = new AuditCheckpoints({
+      store,
+      clock,
+      sealer: keyRing,
+      everyEvents: config.audit.checkpointEvents,
+      onError: (error) => logger.error({ err: error }, 'an audit checkpoint failed'),
+    });
+    const audit = new AuditLog(store, clock, (count) => {
+      metrics.auditEvents.inc(count);
+      auditCheckpoints.noteAppended(count);
+    });
     const operators = new Operators({ store, audit, clock, defaultTokenTtlDays: config.auth.tokenTtlDays });
     // The policy store needs the registry's groups, and provisioning needs the policy store: bound late.
     const late: { policies?: PolicyStore } = {};
@@ -148,7 +164,7 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     );
     const bans = new DeviceBans({ store, audit, clock });
     const updates = updateServices({ config, layout, store, audit, clock, keyRing, logger, metrics, identity });
-    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, operators, identity, policies, bans, data, updates };
+    const context: NodeContext = { config, layout, clock, logger, metrics, store, keyRing, audit, auditCheckpoints, operators, identity, policies, bans, data, updates };
     if (!options.create) return { context, report: { initialized: false, caCreated: false, bootstrapToken: null } };
 
     if (!initialized) await audit.record({ actor: 'node', action: 'node.init', outcome: 'success', details: { home: layout.root, store: store.dialect, kek: keyRing.activeId } });
@@ -262,6 +278,7 @@ export async function closeContext(context: NodeContext): Promise<void> {
   await context.identity.certificates.flush();
   await context.identity.credentialAudit.flush();
   await context.audit.flush();
+  await context.auditCheckpoints.settled();
   await context.store.close();
 }
 
@@ -296,6 +313,21 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   const tlsOptions = (credentials: ServerCredentials, chain: string) => serverTlsOptions(credentials, config.tls.minVersion, { mode: 'optional', ca: chain });
   const throttle = new FailureThrottle({ limit: config.auth.failureLimit, windowMs: config.auth.failureWindowSeconds * 1000 });
 
+  // Rule 6: the canaries attack this node's listeners once they are bound (listen() tells them where).
+  const canaries = new Canaries({
+    config,
+    clock,
+    logger: context.logger,
+    metrics: context.metrics,
+    audit: context.audit,
+    identities: new CanaryIdentities({ home: layout.root, keyRing: context.keyRing, clock, things: context.identity.things, certificates: context.identity.certificates }),
+    cas: context.identity.cas,
+    certificates: context.identity.certificates,
+    repository: context.updates.repository,
+    // The audit control checks the signed checkpoints too, not only the hash chain.
+    verifyAudit: () => context.auditCheckpoints.verify(context.audit),
+  });
+
   const readiness = async (): Promise<Readiness> => {
     const storeCheck = await store.ping().then(
       () => ({ ok: true, detail: `${store.dialect} reachable` }),
@@ -303,7 +335,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     );
     const notAfter = notAfterOf(hierarchy.issuing.certificate);
     const caCheck = clock.now() < notAfter ? { ok: true, detail: `issuing CA valid until ${notAfter.toISOString()}` } : { ok: false, detail: `issuing CA expired at ${notAfter.toISOString()}` };
-    return { ready: storeCheck.ok && caCheck.ok, checks: { store: storeCheck, ca: caCheck } };
+    const controlsCheck = canaries.readiness();
+    return { ready: storeCheck.ok && caCheck.ok && controlsCheck.ok, checks: { store: storeCheck, ca: caCheck, controls: controlsCheck } };
   };
 
   const api = await buildApi(
@@ -317,11 +350,13 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       caSummaries: () => caSummaries(store.db),
       issuingCa: issuingCaOperations(context, () => refreshTls()),
       audit: context.audit,
+      auditCheckpoints: context.auditCheckpoints,
       throttle,
       metrics: context.metrics,
       logger: context.logger,
       clock,
       readiness,
+      canaries,
       redactedConfig: redactedConfig(config),
     },
     { tls: tlsOptions(server, hierarchy.chainPem), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
@@ -358,7 +393,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   );
   const binding = nodeBindings.get(updates);
   if (binding !== undefined) binding.notify = (thing, jobs) => gateway.notifyJobs(thing, jobs);
-  const jobs = new Scheduler(nodeJobs(context, refreshCertificateAuthorities), (job, error) => {
+  const canaryJobs = config.health.canaries === 'on' ? [canaries.job(config.health.canaryIntervalSeconds)] : [];
+  const jobs = new Scheduler([...nodeJobs(context, refreshCertificateAuthorities), ...canaryJobs], (job, error) => {
     context.metrics.jobFailures.inc({ job });
     context.logger.error({ err: error, job }, 'a background job failed');
   });
@@ -390,8 +426,9 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
         }
         throw error;
       });
-      jobs.start();
       const url = apiUrl(config, listeningPort(api));
+      canaries.setEndpoints({ mqttPort: ports.port, websocketPort: ports.websocketPort, apiUrl: url });
+      jobs.start();
       // Devices are sent the URL they fetch updates from: the bound port when the configuration asked for any.
       if (binding !== undefined && config.pki.baseUrl === null && config.api.port === 0) binding.baseUrl = pkiBaseUrl({ ...config, api: { ...config.api, port: listeningPort(api) } });
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -408,6 +445,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       await jobs.stop();
       if (started) {
         await context.audit.record({ actor: 'node', action: 'node.stop', outcome: 'success' }).catch((error: unknown) => context.logger.error({ err: error }, 'could not record node.stop'));
+        // The last events are covered by a checkpoint before the node goes away.
+        await context.auditCheckpoints.checkpoint().catch((error: unknown) => context.logger.error({ err: error }, 'could not write the last audit checkpoint'));
       }
       await closeContext(context);
     },
@@ -441,6 +480,9 @@ function nodeJobs(context: NodeContext, refreshCertificateAuthorities: () => Pro
     { name: 'credentials.audit', everyMs: 5 * 60_000, run: () => identity.credentialAudit.runIfDue() },
     // Contracts applied elsewhere come into force; data past its retention is deleted.
     ...context.data.jobs(),
+    // Signed checkpoints of the audit chain; the export to an external collector when one is configured.
+    auditCheckpointJob(context.auditCheckpoints, context.config.audit.checkpointSeconds),
+    ...[auditSyslogJob({ store: context.store, clock: context.clock }, context.config.audit)].filter((job): job is Job => job !== null),
     // Snapshot and timestamp are re-signed before devices would take the repository for frozen.
     { name: 'updates.refresh-metadata', everyMs: 60_000, run: async () => void (await context.updates.repository.refreshOnline()) },
     { name: 'updates.rollout', everyMs: context.config.updates.rolloutIntervalSeconds * 1000, run: async () => void (await context.updates.deployments.tick()) },
@@ -514,6 +556,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
     }
     resealed += await resealDataKeys(trx, rotated);
     resealed += await TufRepository.reseal(trx, rotated);
+    resealed += await AuditCheckpoints.reseal(trx, rotated);
     await audit.recordWithin(trx, [
       { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);

@@ -30,6 +30,7 @@ import { registerAccessControl } from './access.js';
 import type { SchemaTypeProvider } from './json-schema.js';
 import { problem, sendProblem, toProblem } from './problem.js';
 import { auditRoutes } from './routes/audit.js';
+import type { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { caRoutes } from './routes/cas.js';
 import { credentialAuditRoutes } from './routes/credential-audit.js';
 import { dataRoutes } from './routes/data.js';
@@ -41,6 +42,8 @@ import { pkiRoutes } from './routes/pki.js';
 import { policyRoutes } from './routes/policies.js';
 import { thingRoutes } from './routes/things.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { controlsRoutes } from './routes/controls.js';
+import type { Canaries } from '../health/canaries.js';
 import { operatorRoutes } from './routes/operators.js';
 import { systemRoutes } from './routes/system.js';
 import type { Api } from './types.js';
@@ -72,11 +75,14 @@ export interface ApiDependencies {
   readonly policies: PolicyStore;
   readonly bans: DeviceBans;
   readonly audit: AuditLog;
+  readonly auditCheckpoints: AuditCheckpoints;
   readonly throttle: FailureThrottle;
   readonly metrics: NodeMetrics;
   readonly logger: Logger;
   readonly clock: Clock;
   readonly readiness: () => Promise<Readiness>;
+  /** Rule 6: the canaries' report, and running them now. */
+  readonly canaries: Pick<Canaries, 'report' | 'run'>;
   readonly redactedConfig: Readonly<Record<string, unknown>>;
   /** Rule 9 (data contracts, purpose-bound reads); its routes are served when given. */
   readonly data: DataServices;
@@ -146,6 +152,7 @@ export async function buildApi(deps: ApiDependencies, options: ApiOptions): Prom
 
   registerAccessControl(app, deps);
   healthRoutes(app, deps);
+  controlsRoutes(app, deps);
   operatorRoutes(app, deps);
   thingRoutes(app, deps);
   certificateRoutes(app, deps);

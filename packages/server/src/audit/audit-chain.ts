@@ -38,12 +38,20 @@ export type ChainBreakKind =
   /** The head records more events than the table holds: the newest events were deleted. */
   | 'truncated'
   /** The newest event is not the one the head records, or events exist past the head. */
-  | 'head-mismatch';
+  | 'head-mismatch'
+  /** A signed checkpoint names this event with another hash: events were rewritten and the chain recomputed. */
+  | 'checkpoint-mismatch'
+  /** A checkpoint's signature does not verify with a trusted audit key. */
+  | 'checkpoint-forged'
+  /** Checkpoints were deleted (a gap in their numbers, or none left although a signing key exists). */
+  | 'checkpoint-missing';
 
 export interface ChainBreak {
   readonly kind: ChainBreakKind;
   /** The sequence number of the first event that fails. */
   readonly seq: number;
+  /** The number of the checkpoint that exposes the break, when a checkpoint does. */
+  readonly checkpoint?: number;
   readonly message: string;
 }
 

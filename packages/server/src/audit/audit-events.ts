@@ -76,6 +76,8 @@ export const auditActions = {
   'deployment.job.timeout': 'A device did not finish its update job in time (stalled): the job is timed out.',
   'group.auto-security-updates': 'A group was opted in to or out of automatic security updates.',
   'updates.alert': 'An update alert for operators (deployment aborted or paused, stalled device, security update that cannot reach a device, unauthorized firmware).',
+  'health.control.failed': 'A canary found a security control not holding (rule 6): an attack on the node\'s own listeners that must be refused was not, or the check could not run; details name the control and what was seen.',
+  'health.control.recovered': 'A security control that a canary had found failing holds again.',
 } as const;
 
 export type AuditAction = keyof typeof auditActions;

@@ -23,6 +23,19 @@ export interface AuditVerification {
   readonly firstBreak: ChainBreak | null;
 }
 
+/**
+ * Evidence about the events kept outside the chain (signed checkpoints, audit-checkpoints.ts),
+ * checked in the same walk so the first bad event is named whichever check finds it.
+ */
+export interface EventWitness {
+  /** Called with the last sequence number of each page before its events are pushed. */
+  prepare(throughSeq: number): Promise<ChainBreak | null>;
+  /** Called for each event the chain accepted, in order. */
+  push(row: AuditRecord): ChainBreak | null;
+  /** Called after the last event of the trail being checked. */
+  finish(lastSeq: number): Promise<ChainBreak | null>;
+}
+
 export interface AuditQuery {
   readonly afterSeq?: number;
   readonly limit: number;
@@ -103,8 +116,11 @@ export class AuditLog {
     return select.orderBy('seq').limit(query.limit).execute();
   }
 
-  /** Walks the whole chain in order and reports the first event that fails, if any. */
-  async verify(): Promise<AuditVerification> {
+  /**
+   * Walks the whole chain in order and reports the first event that fails, if any. A witness
+   * must take its snapshot before calling this (the head is read here, after it).
+   */
+  async verify(witness?: EventWitness): Promise<AuditVerification> {
     const db = this.#store.db;
     const head = await readHead(this.#store);
     const verifier = new ChainVerifier();
@@ -114,14 +130,16 @@ export class AuditLog {
       // Events appended while we verify are not part of the trail we set out to check.
       if (head !== null) page = page.where('seq', '<=', head.seq);
       const rows = await page.orderBy('seq').limit(VERIFY_PAGE).execute();
+      const prepared = rows.length > 0 && witness ? await witness.prepare((rows.at(-1) as AuditRecord).seq) : null;
+      if (prepared) return { ok: false, checked: verifier.checked, head, firstBreak: prepared };
       for (const row of rows) {
-        const failure = verifier.push(row);
+        const failure = verifier.push(row) ?? witness?.push(row) ?? null;
         if (failure) return { ok: false, checked: verifier.checked, head, firstBreak: failure };
       }
       if (rows.length < VERIFY_PAGE) break;
       afterSeq = (rows.at(-1) as AuditRecord).seq;
     }
-    const failure = verifier.finish(head) ?? (await this.#unrecordedEvents(head));
+    const failure = verifier.finish(head) ?? (await witness?.finish(verifier.checked)) ?? (await this.#unrecordedEvents(head));
     return { ok: failure === null, checked: verifier.checked, head, firstBreak: failure };
   }
 

@@ -15,6 +15,7 @@ import { policiesCommand } from './commands/policies.js';
 import { serveCommand } from './commands/serve.js';
 import { dataCommand } from './commands/data.js';
 import { bansCommand } from './commands/bans.js';
+import { healthCommand } from './commands/health.js';
 import { deployCommand } from './commands/deploy.js';
 import { firmwareCommand } from './commands/firmware.js';
 
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   templatesCommand(program);
   policiesCommand(program);
   bansCommand(program);
+  healthCommand(program);
   caCommand(program);
   auditCommand(program);
   kekCommand(program);

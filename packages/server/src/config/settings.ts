@@ -231,6 +231,55 @@ export const settings = {
       expected: 'an integer number of seconds between 1 and 3600', description: 'How often deployments are advanced: jobs released, stalled devices timed out, abort thresholds checked.',
     }),
   },
+  health: {
+    canaries: setting<'on' | 'off'>({
+      env: 'FLEETWARD_HEALTH_CANARIES', default: 'on', parse: oneOf(['on', 'off'] as const),
+      expected: 'on or off',
+      description: 'Run the canaries (rule 6). Off is less secure: nothing proves the controls still hold; the node then reports the controls as not checked.',
+    }),
+    canaryIntervalSeconds: setting({
+      env: 'FLEETWARD_HEALTH_CANARY_INTERVAL_SECONDS', default: 300, parse: integer(10, 86_400),
+      expected: 'an integer number of seconds between 10 and 86400',
+      description: 'How often the canaries attack this node\'s own listeners to prove each security control still refuses what it must (docs/rule-06-canaries.md). A control that fails makes the node not ready.',
+    }),
+  },
+  audit: {
+    checkpointSeconds: setting({
+      env: 'FLEETWARD_AUDIT_CHECKPOINT_SECONDS', default: 60, parse: integer(1, 86_400),
+      expected: 'an integer number of seconds between 1 and 86400',
+      description: 'How often a serving node signs an audit checkpoint (the newest event\'s sequence number and hash, Ed25519); events newer than the last checkpoint are protected by the hash chain only.',
+    }),
+    checkpointEvents: setting({
+      env: 'FLEETWARD_AUDIT_CHECKPOINT_EVENTS', default: 10_000, parse: integer(0, 10_000_000),
+      expected: 'an integer between 0 and 10000000',
+      description: 'Also sign an audit checkpoint once this many events were appended since the last one (0: by time only).',
+    }),
+    syslogUrl: setting<string | null>({
+      env: 'FLEETWARD_AUDIT_SYSLOG_URL', default: null, parse: tlsUrl,
+      expected: 'a tls://host:port URL, or empty for none',
+      description: 'External collector that receives every audit event as RFC 5424 syslog over TLS (RFC 5425 framing), from a cursor that survives restarts and outages. Unset: no export.',
+    }),
+    syslogCaFile: setting<string | null>({
+      env: 'FLEETWARD_AUDIT_SYSLOG_CA_FILE', default: null, parse: optionalPath,
+      expected: 'an absolute file path, or empty for the system roots', description: 'CA certificates (PEM) that the syslog collector\'s certificate must chain to.',
+    }),
+    syslogCertFile: setting<string | null>({
+      env: 'FLEETWARD_AUDIT_SYSLOG_CERT_FILE', default: null, parse: optionalPath,
+      expected: 'an absolute file path, or empty', description: 'Client certificate (PEM) presented to the syslog collector, for collectors that require mutual TLS.',
+    }),
+    syslogKeyFile: setting<string | null>({
+      env: 'FLEETWARD_AUDIT_SYSLOG_KEY_FILE', default: null, parse: optionalPath,
+      expected: 'an absolute file path, or empty', description: 'Private key (PEM, unencrypted, mode 0600) of the syslog client certificate.',
+    }),
+    syslogIntervalSeconds: setting({
+      env: 'FLEETWARD_AUDIT_SYSLOG_INTERVAL_SECONDS', default: 5, parse: integer(1, 3600),
+      expected: 'an integer number of seconds between 1 and 3600', description: 'How often the syslog export sends the events appended since its cursor (and retries after a collector outage).',
+    }),
+    syslogBatchEvents: setting({
+      env: 'FLEETWARD_AUDIT_SYSLOG_BATCH_EVENTS', default: 1000, parse: integer(1, 100_000),
+      expected: 'an integer between 1 and 100000', description: 'Events per TLS session to the syslog collector; the cursor advances after each session closes cleanly.',
+    }),
+  },
   log: {
     level: setting<(typeof LOG_LEVELS)[number]>({
       env: 'FLEETWARD_LOG_LEVEL', flag: 'log-level', default: 'info', parse: oneOf(LOG_LEVELS),
@@ -238,6 +287,18 @@ export const settings = {
     }),
   },
 } as const;
+
+/** `tls://host:port` of a syslog collector (RFC 5425); no path, credentials or query. */
+function tlsUrl(raw: unknown): string | null | undefined {
+  if (raw === null || raw === '') return null;
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'tls:' && url.hostname !== '' && url.port !== '' && (url.pathname === '' || url.pathname === '/') && url.search === '' && url.hash === '' && url.username === '' ? `tls://${url.host}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function semanticVersion(raw: unknown): string | undefined {
   return typeof raw === 'string' && semver.valid(raw) === raw ? raw : undefined;

@@ -30,6 +30,10 @@ export interface NodeMetrics {
   readonly updateAlerts: Counter<'kind'>;
   /** Update metadata and artifact downloads by devices, by what and outcome. */
   readonly updateDownloads: Counter<'what' | 'outcome'>;
+  /** Rule 6: 1 when the canary found the control holding at its last check, 0 when not (error included). */
+  readonly controlHeld: Gauge<'control'>;
+  /** Rule 6: when each control was last checked by a canary (Unix seconds). */
+  readonly controlCheckedAt: Gauge<'control'>;
 }
 
 export function createMetrics(): NodeMetrics {
@@ -59,6 +63,8 @@ export function createMetrics(): NodeMetrics {
     dataMessages: new Counter({ name: 'fleetward_data_messages_total', help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason', labelNames: ['outcome', 'reason'], registers }),
     updateAlerts: new Counter({ name: 'fleetward_update_alerts_total', help: 'Update alerts raised, by kind (deployment-aborted, job-timed-out, unauthorized-firmware, ...)', labelNames: ['kind'], registers }),
     updateDownloads: new Counter({ name: 'fleetward_update_downloads_total', help: 'Update metadata and artifact requests by devices, by what (metadata, artifact) and outcome (served, partial, refused, not-found)', labelNames: ['what', 'outcome'], registers }),
+    controlHeld: new Gauge({ name: 'fleetward_control_held', help: 'Rule 6 canaries: 1 when the security control held at its last check, 0 when it did not or could not be checked', labelNames: ['control'], registers }),
+    controlCheckedAt: new Gauge({ name: 'fleetward_control_last_checked_timestamp_seconds', help: 'Rule 6 canaries: when each security control was last checked (Unix seconds)', labelNames: ['control'], registers }),
     mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }

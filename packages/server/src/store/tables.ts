@@ -16,6 +16,9 @@ export interface Tables {
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  audit_signing_keys: AuditSigningKeysTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_export_cursors: AuditExportCursorsTable;
   certificate_authorities: CertificateAuthoritiesTable;
   thing_types: ThingTypesTable;
   things: ThingsTable;
@@ -86,6 +89,35 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** An Ed25519 key that signs audit checkpoints; the private key is sealed with the key ring (`audit:<key_id>`). */
+export interface AuditSigningKeysTable {
+  /** First 16 hex digits of the SHA-256 of the public key (SPKI DER). */
+  key_id: string;
+  algorithm: string;
+  /** SPKI PEM; informative only: verification derives the public key from the sealed private key or a pinned key. */
+  public_key: string;
+  sealed_private_key: string;
+  created_at: string;
+}
+
+/** A signed statement "event `seq` has hash `hash`" (audit-checkpoint.ts); append-only, numbered from 1 without gaps. */
+export interface AuditCheckpointsTable {
+  number: number;
+  seq: number;
+  hash: string;
+  ts: string;
+  key_id: string;
+  /** Ed25519 signature (base64) over the checkpoint's canonical encoding. */
+  signature: string;
+}
+
+/** How far an export to an external collector has got: the last sequence number it delivered. */
+export interface AuditExportCursorsTable {
+  name: string;
+  seq: number;
+  updated_at: string;
 }
 
 export interface CertificateAuthoritiesTable {

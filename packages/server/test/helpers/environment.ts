@@ -32,6 +32,8 @@ export async function testEnvironment(dialect: Dialect, extra: Readonly<Record<s
     FLEETWARD_MQTT_PORT: '0',
     // Devices in most tests publish without data contracts; the data tests set `refuse`, the default.
     FLEETWARD_DATA_UNMATCHED_TOPICS: 'pass-unclassified',
+    // The canaries register things, issue and revoke certificates and connect: only their own tests run them.
+    FLEETWARD_HEALTH_CANARIES: 'off',
     ...(dialect === 'postgres' && { FLEETWARD_DATABASE_URL: TEST_DATABASE_URL, FLEETWARD_DATABASE_SCHEMA: schema }),
     ...extra,
   };

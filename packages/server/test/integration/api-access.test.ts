@@ -8,13 +8,16 @@ import { backdatedExternalCa } from '../helpers/external-ca.js';
 import { call, type Answer, type CallOptions } from '../helpers/https-client.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { openDataServices } from '../../src/data/data-services.js';
+import { Readable } from 'node:stream';
+import { signMetadata } from '../../src/updates/tuf/offline-signing.js';
+import { publishTargets, setUpRepository, type SignedRepository } from '../helpers/update-repository.js';
 
 interface RouteCase {
   readonly method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
   /** The route as the API declares it. */
   readonly route: string;
   /** Builds a concrete request; may create what the request acts on. */
-  readonly request: (t: TestNode) => Promise<{ url: string; json?: unknown }>;
+  readonly request: (t: TestNode) => Promise<{ url: string; json?: unknown; raw?: Buffer; contentType?: string }>;
   /** Roles allowed with an `api`-scoped token; `metrics` means a token with the metrics scope. */
   readonly allowed: readonly Role[] | 'public' | 'metrics';
   /** What an allowed role gets when success needs what this node lacks (an offline root); default 2xx. */
@@ -59,6 +62,42 @@ const dataToken = async (t: TestNode) => {
   await data.flush();
   if (verdict.verdict !== 'accept') throw new Error(verdict.detail);
   return { thing, contract: DATA_CONTRACT.name, token: (JSON.parse(verdict.payload.toString()) as { owner: string }).owner };
+};
+
+/** Rule 4 fixtures, once per node: a signed repository, a signed artifact with an SBOM, a thing of its type, a group. */
+const updateFixtures = new WeakMap<TestNode, Promise<{ repo: SignedRepository; target: string; thing: string; group: string }>>();
+const updates = (t: TestNode) => {
+  let fixture = updateFixtures.get(t);
+  if (fixture === undefined) {
+    fixture = (async () => {
+      const { identity, updates: services } = t.node.context;
+      await identity.thingTypes.create({ name: 'matrix-type' }, local);
+      const thing = unique();
+      await identity.things.create({ name: thing, type: 'matrix-type' }, local);
+      const group = unique();
+      await identity.groups.create({ name: group }, local);
+      const repo = await setUpRepository(t.node.context);
+      const sbom = JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.5', components: [] });
+      const artifact = await services.artifacts.add(Readable.from([randomBytes(256)]), { name: 'matrix-fw', version: '1.0.0', securityVersion: 1, hardware: ['matrix-type'], sbom }, local);
+      await publishTargets(t.node.context, repo.targets);
+      return { repo, target: artifact.target, thing, group };
+    })();
+    updateFixtures.set(t, fixture);
+  }
+  return fixture;
+};
+const newDeployment = async (t: TestNode) => {
+  const { target, thing } = await updates(t);
+  return (await t.node.context.updates.deployments.create({ target, selection: { things: [thing] } }, local)).id;
+};
+const signedNext = async (t: TestNode, role: 'root' | 'targets') => {
+  const { repo } = await updates(t);
+  const { repository } = t.node.context.updates;
+  const proposal =
+    role === 'root'
+      ? await repository.proposeRoot({ rootKeys: repo.root.map((k) => k.publicKey), rootThreshold: 1, targetsKeys: repo.targets.map((k) => k.publicKey), targetsThreshold: 1, expiresDays: 30 })
+      : await repository.proposeTargets(30);
+  return signMetadata(proposal, (role === 'root' ? repo.root : repo.targets).map((k) => k.signer));
 };
 
 /**
@@ -197,6 +236,7 @@ const ROUTES: readonly RouteCase[] = [
   { method: 'GET', route: '/pki/crl', request: () => Promise.resolve({ url: '/pki/crl' }), allowed: 'public' },
   { method: 'GET', route: '/pki/crl/:ca', request: (t) => Promise.resolve({ url: `/pki/crl/${t.node.hierarchy.issuing.id}` }), allowed: 'public' },
   { method: 'GET', route: '/api/v1/audit/verification', request: () => Promise.resolve({ url: '/api/v1/audit/verification' }), allowed: ['admin', 'auditor'] },
+  { method: 'GET', route: '/api/v1/audit/keys', request: () => Promise.resolve({ url: '/api/v1/audit/keys' }), allowed: ['admin', 'auditor'] },
   // Rule 9 (data): reading is purpose-bound and filtered by clearance, detokenizing needs its own grant (admins).
   { method: 'GET', route: '/api/v1/data/contracts', request: () => Promise.resolve({ url: '/api/v1/data/contracts' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/data/contracts', request: () => Promise.resolve({ url: '/api/v1/data/contracts', json: { contracts: [{ ...DATA_CONTRACT, name: unique() }] } }), allowed: FLEET_WRITERS },
@@ -207,6 +247,55 @@ const ROUTES: readonly RouteCase[] = [
   { method: 'GET', route: '/api/v1/data/inventory', request: () => Promise.resolve({ url: '/api/v1/data/inventory' }), allowed: ALL },
   { method: 'GET', route: '/api/v1/data/sealing-key', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/data/sealing-key/rotate', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key/rotate' }), allowed: ['admin'] },
+  // Rule 4 (updates): reading is for every role, changing the repository and deployments for fleet writers.
+  { method: 'GET', route: '/api/v1/firmware', request: () => Promise.resolve({ url: '/api/v1/firmware' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/firmware/:target', request: async (t) => ({ url: `/api/v1/firmware/${(await updates(t)).target}` }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/firmware/:target/sbom', request: async (t) => ({ url: `/api/v1/firmware/${(await updates(t)).target}/sbom` }), allowed: ALL },
+  {
+    method: 'POST',
+    route: '/api/v1/firmware',
+    request: async (t) => {
+      await updates(t);
+      return { url: `/api/v1/firmware?name=${unique()}&version=1.0.0&securityVersion=1&hardware=matrix-type`, raw: randomBytes(64), contentType: 'application/octet-stream' };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/updates/repository', request: () => Promise.resolve({ url: '/api/v1/updates/repository' }), allowed: ALL },
+  {
+    method: 'POST',
+    route: '/api/v1/updates/root/proposal',
+    request: async (t) => {
+      const { repo } = await updates(t);
+      return { url: '/api/v1/updates/root/proposal', json: { rootKeys: repo.root.map((k) => k.publicKey), rootThreshold: 1, targetsKeys: repo.targets.map((k) => k.publicKey), targetsThreshold: 1 } };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'PUT', route: '/api/v1/updates/root', request: async (t) => ({ url: '/api/v1/updates/root', json: await signedNext(t, 'root') }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/updates/targets/proposal', request: async (t) => (await updates(t), { url: '/api/v1/updates/targets/proposal', json: {} }), allowed: FLEET_WRITERS },
+  { method: 'PUT', route: '/api/v1/updates/targets', request: async (t) => ({ url: '/api/v1/updates/targets', json: await signedNext(t, 'targets') }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/updates/inventory', request: () => Promise.resolve({ url: '/api/v1/updates/inventory' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/deployments', request: async (t) => ({ url: '/api/v1/deployments', json: { target: (await updates(t)).target, selection: { things: [(await updates(t)).thing] } } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/deployments', request: () => Promise.resolve({ url: '/api/v1/deployments' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/deployments/:id', request: async (t) => ({ url: `/api/v1/deployments/${await newDeployment(t)}` }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/deployments/:id/jobs', request: async (t) => ({ url: `/api/v1/deployments/${await newDeployment(t)}/jobs` }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/deployments/:id/cancel', request: async (t) => ({ url: `/api/v1/deployments/${await newDeployment(t)}/cancel` }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/deployments/:id/pause', request: async (t) => ({ url: `/api/v1/deployments/${await newDeployment(t)}/pause` }), allowed: FLEET_WRITERS },
+  {
+    method: 'POST',
+    route: '/api/v1/deployments/:id/resume',
+    request: async (t) => {
+      const id = await newDeployment(t);
+      await t.node.context.updates.deployments.pause(id, local);
+      return { url: `/api/v1/deployments/${id}/resume` };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/updates/cannot-update', request: () => Promise.resolve({ url: '/api/v1/updates/cannot-update' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/updates/auto-security-updates', request: () => Promise.resolve({ url: '/api/v1/updates/auto-security-updates' }), allowed: ALL },
+  { method: 'PUT', route: '/api/v1/groups/:group/auto-security-updates', request: async (t) => ({ url: `/api/v1/groups/${(await updates(t)).group}/auto-security-updates`, json: { enabled: false } }), allowed: FLEET_WRITERS },
+  // Rule 6: reading the canaries' report is for every role; running them (canary devices connect) for fleet writers.
+  { method: 'GET', route: '/api/v1/health/controls', request: () => Promise.resolve({ url: '/api/v1/health/controls' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/health/controls/run', request: () => Promise.resolve({ url: '/api/v1/health/controls/run' }), allowed: FLEET_WRITERS },
   { method: 'GET', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans', json: { kind: 'client-id', value: unique(), durationSeconds: 60 } }), allowed: FLEET_WRITERS },
   {
@@ -281,6 +370,8 @@ describe.each(DIALECTS)('API access control on %s', (dialect) => {
     served.add('GET /api/openapi.json');
     // OCSP answers anyone (RFC 6960); its POST body and GET path are DER, tested in pki.test.ts.
     // EST routes authenticate devices themselves (certificate or enrollment token), tested in est.test.ts.
+    // Update downloads authenticate devices by their certificate, tested in updates/update-repository.test.ts.
+    for (const route of ['GET /updates/v1/metadata/:file', 'GET /updates/v1/targets/:file']) served.delete(route);
     for (const route of ['POST /pki/ocsp', 'GET /pki/ocsp/{*}', 'GET /.well-known/est/cacerts', 'POST /.well-known/est/simpleenroll', 'POST /.well-known/est/:template/simpleenroll', 'POST /.well-known/est/simplereenroll']) served.delete(route);
     expect(new Set(ROUTES.map((r) => `${r.method} ${r.route}`))).toEqual(served);
   });
@@ -290,9 +381,9 @@ describe.each(DIALECTS)('API access control on %s', (dialect) => {
       const allowed = route.allowed === 'public' || (Array.isArray(route.allowed) && route.allowed.includes(role));
       it(`${route.method} ${route.route}: ${role} is ${allowed ? 'allowed' : 'refused (403)'}`, async () => {
         if (route.allowed === 'metrics') return;
-        const { url, json } = await route.request(t);
+        const { url, json, raw, contentType } = await route.request(t);
         const before = await t.node.context.audit.verify();
-        const answer = await send(url, { method: route.method, token: tokens.get(role) as string, ...(json !== undefined && { json }) });
+        const answer = await send(url, { method: route.method, token: tokens.get(role) as string, ...(json !== undefined && { json }), ...(raw !== undefined && { raw, contentType }) });
         if (allowed && route.allowedStatus !== undefined) {
           expect(answer.status, answer.text).toBe(route.allowedStatus);
         } else if (allowed) {

@@ -12,6 +12,7 @@ import { policies } from './0009-policies.js';
 import { dataContracts } from './0010-data-contracts.js';
 import { deviceBans } from './0011-device-bans.js';
 import { updates } from './0012-updates.js';
+import { auditCheckpoints } from './0013-audit-checkpoints.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -27,6 +28,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0010_data_contracts', dataContracts],
   ['0011_device_bans', deviceBans],
   ['0012_updates', updates],
+  ['0013_audit_checkpoints', auditCheckpoints],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
