@@ -54,6 +54,7 @@ import { notAfterOf } from './identity/keys.js';
 import { ensureServerCertificate, type ServerCredentials } from './identity/server-certificate.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type NodeMetrics } from './observability/metrics.js';
+import { observePlatform } from './observability/platform-metrics.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
 import { VERSION } from './version.js';
 import { DeviceHealth } from './updates/device-health.js';
@@ -387,8 +388,16 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     return refreshTls();
   };
   const { updates } = context;
+  // Read at scrape time; the gateway exists by then.
+  const platform = observePlatform(context.metrics, { broker: () => gateway.broker.stats(), auditPending: () => context.audit.pending, telemetryPending: () => context.data.writer.pending });
   const gateway = new DeviceGateway(
-    { ...context, ...context.identity, updates: { jobs: updates.deployments, inventory: updates.inventory, health: updates.health }, onTrustChanged: refreshCertificateAuthorities },
+    {
+      ...context,
+      ...context.identity,
+      updates: { jobs: updates.deployments, inventory: updates.inventory, health: updates.health },
+      policyTiming: platform.policyEvaluation,
+      onTrustChanged: refreshCertificateAuthorities,
+    },
     await clusterBacking(config),
   );
   const binding = nodeBindings.get(updates);

@@ -61,6 +61,11 @@ export class AuditLog {
   readonly #clock: Clock;
   readonly #onAppend: (count: number) => void;
   #queue: Pending[] = [];
+
+  /** Events accepted but not yet committed (the group-commit queue). */
+  get pending(): number {
+    return this.#queue.length;
+  }
   #draining: Promise<void> | null = null;
 
   constructor(store: Store, clock: Clock, onAppend: (count: number) => void = () => undefined) {
