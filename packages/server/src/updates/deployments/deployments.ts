@@ -1,4 +1,3 @@
-import semver from 'semver';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import { FleetwardError, isJobId, MAX_PENDING_JOBS, type JobState, type JobUpdate, type JobUpdateAccepted, type PendingJobs, type UpdateJob } from '@fleetward/protocol';
@@ -14,6 +13,7 @@ import { UPDATES_ACTOR, type FirmwareArtifact, type RaiseAlert, type UpdateAlert
 import { deploymentOf, emptyCounts, jobOf, parseSpec, planJobOf, type Deployment, type DeploymentJob, type PhaseProgress } from './deployment-view.js';
 import type { HealthProvider, HealthSample } from './health-gate.js';
 import { assignPhases, planRollout, type RolloutPlan } from './rollout-plan.js';
+import { DEFAULT_CANNOT_UPDATE_AFTER_FAILURES, devicesToReplace, type CannotUpdate } from './cannot-update.js';
 import { groupAutoUpdates, securityAudience, type GroupAutoUpdates } from './security-releases.js';
 import { checkSelection, DEPLOYMENT_LIMITS, rolloutSpec, type DeploymentRequest, type RolloutSpec, type Selection, type StoredSpec } from './spec.js';
 import { ACTIVE_DEPLOYMENT_STATES, canTransitionDeployment, checkJobReport, isDeploymentState, type DeploymentState } from './states.js';
@@ -55,22 +55,6 @@ export interface JobFilter {
   readonly limit?: number;
 }
 
-export const CANNOT_UPDATE_REASONS = ['incompatible-hardware', 'failing', 'agent-too-old'] as const;
-export type CannotUpdateReason = (typeof CANNOT_UPDATE_REASONS)[number];
-
-export interface CannotUpdate {
-  readonly thing: string;
-  /**
-   * `incompatible-hardware`: a deployment found its type unsupported; `failing`: too many failed
-   * jobs since its last success; `agent-too-old`: its agent is older than the oldest that takes updates.
-   */
-  readonly reasons: readonly CannotUpdateReason[];
-  readonly failedJobs: number;
-  /** The deployment of the latest failure or refusal (null: none failed, the agent is too old). */
-  readonly lastDeployment: string | null;
-  readonly since: string;
-}
-
 export interface TickResult {
   readonly deployment: string;
   readonly state: DeploymentState;
@@ -87,7 +71,6 @@ export interface SecurityReleaseResult {
   readonly optedOut: readonly { readonly group: string; readonly devices: number }[];
 }
 
-export const DEFAULT_CANNOT_UPDATE_AFTER_FAILURES = 3;
 /** At most this many things per health-provider call and cohort. */
 export const HEALTH_SAMPLE_LIMIT = 1000;
 /** At most this many alerts a security release raises for single devices; the rest are summed up in one. */
@@ -312,61 +295,9 @@ export class Deployments {
     throw new FleetwardError('FW_ERR_CONFLICT', 'the job changed while the report was recorded; report again', { jobId });
   }
 
-  /**
-   * Devices to list for replacement: a deployment found their hardware unsupported (and none has
-   * updated them since), or they failed `cannotUpdateAfterFailures` jobs (failed, or timed out
-   * after starting) since their last successful update. `only`: just this thing.
-   */
+  /** Devices to list for replacement (cannot-update.ts); `only`: just this thing. */
   async cannotUpdate(only?: string): Promise<CannotUpdate[]> {
-    const { db } = this.#deps.store;
-    const threshold = this.#deps.cannotUpdateAfterFailures ?? DEFAULT_CANNOT_UPDATE_AFTER_FAILURES;
-    let successQuery = db
-      .selectFrom('deployment_jobs')
-      .select((eb) => ['thing', eb.fn.max('updated_at').as('last')])
-      .where('state', '=', 'succeeded');
-    let badQuery = db
-      .selectFrom('deployment_jobs')
-      .select(['thing', 'deployment_id', 'state', 'reason', 'started_at', 'updated_at'])
-      .where((eb) => eb.or([eb('state', '=', 'failed'), eb.and([eb('state', '=', 'timed-out'), eb('started_at', 'is not', null)]), eb.and([eb('state', '=', 'rejected'), eb('reason', '=', 'incompatible')])]));
-    if (only !== undefined) {
-      successQuery = successQuery.where('thing', '=', only);
-      badQuery = badQuery.where('thing', '=', only);
-    }
-    const successes = await successQuery.groupBy('thing').execute();
-    const lastSuccess = new Map(successes.map((s) => [s.thing, s.last]));
-    const bad = await badQuery.orderBy('updated_at').execute();
-    const byThing = new Map<string, { incompatible: boolean; failed: number; last: string; deployment: string }>();
-    for (const row of bad) {
-      const success = lastSuccess.get(row.thing);
-      if (success !== undefined && success !== null && success >= row.updated_at) continue;
-      const entry = byThing.get(row.thing) ?? { incompatible: false, failed: 0, last: row.updated_at, deployment: row.deployment_id };
-      if (row.state === 'rejected') entry.incompatible = true;
-      else entry.failed++;
-      entry.last = row.updated_at;
-      entry.deployment = row.deployment_id;
-      byThing.set(row.thing, entry);
-    }
-    const listed = new Map<string, CannotUpdate>();
-    for (const [thing, e] of byThing) {
-      if (!e.incompatible && e.failed < threshold) continue;
-      const reasons: CannotUpdateReason[] = [...(e.incompatible ? (['incompatible-hardware'] as const) : []), ...(e.failed >= threshold ? (['failing'] as const) : [])];
-      listed.set(thing, { thing, reasons, failedJobs: e.failed, lastDeployment: e.deployment, since: e.last });
-    }
-    for (const old of await this.#agentsTooOld(only)) {
-      const entry = listed.get(old.thing);
-      listed.set(old.thing, entry === undefined ? { thing: old.thing, reasons: ['agent-too-old'], failedJobs: 0, lastDeployment: null, since: old.reportedAt } : { ...entry, reasons: [...entry.reasons, 'agent-too-old'] });
-    }
-    return [...listed.values()].sort((a, b) => (a.thing < b.thing ? -1 : 1));
-  }
-
-  /** Devices whose reported agent is older than the oldest that takes update jobs. */
-  async #agentsTooOld(only: string | undefined): Promise<{ thing: string; reportedAt: string }[]> {
-    const minimum = this.#deps.minAgentVersion;
-    if (minimum === undefined) return [];
-    let query = this.#deps.store.db.selectFrom('device_software').select(['thing', 'agent_version', 'reported_at']);
-    if (only !== undefined) query = query.where('thing', '=', only);
-    const rows = await query.execute();
-    return rows.filter((r) => semver.valid(r.agent_version) !== null && semver.lt(r.agent_version, minimum)).map((r) => ({ thing: r.thing, reportedAt: r.reported_at }));
+    return devicesToReplace(this.#deps.store.db, { failuresThreshold: this.#deps.cannotUpdateAfterFailures ?? DEFAULT_CANNOT_UPDATE_AFTER_FAILURES, minAgentVersion: this.#deps.minAgentVersion, only });
   }
 
   /**
