@@ -9,14 +9,16 @@ import { resultTable, type Scenario } from './lib/report.js';
 import { audit } from './scenarios/audit.js';
 import { data } from './scenarios/data.js';
 import { fleet } from './scenarios/fleet.js';
+import { monitoring } from './scenarios/monitoring.js';
 import { policy } from './scenarios/policy.js';
 import { broker } from './scenarios/broker.js';
 import { gateway } from './scenarios/gateway.js';
 import { pki } from './scenarios/pki.js';
 import { startup } from './scenarios/startup.js';
 import { throttle } from './scenarios/throttle.js';
+import { updates } from './scenarios/updates.js';
 
-const SCENARIOS: readonly Scenario[] = [startup, audit, pki, broker, gateway, policy, throttle, data, fleet];
+const SCENARIOS: readonly Scenario[] = [startup, audit, pki, broker, gateway, policy, throttle, data, fleet, monitoring, updates];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 
 const names = process.argv.slice(2);

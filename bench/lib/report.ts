@@ -7,7 +7,7 @@ export interface Stats {
   readonly runs: number;
 }
 
-export type Unit = 'ms' | 's' | 'MB' | 'events/s' | 'µs' | 'KiB' | 'MiB' | '×' | '%' | 'decisions/s';
+export type Unit = 'ms' | 's' | 'MB' | 'MB/s' | 'events/s' | 'µs' | 'KiB' | 'MiB' | '×' | '%' | 'decisions/s';
 
 /** A target the median must meet: `below` is strictly less than, `atMost` less or equal, `atLeast` greater or equal. */
 export type Target = { readonly below: number } | { readonly atMost: number } | { readonly atLeast: number };
@@ -75,6 +75,8 @@ export function format(value: number, unit: Unit): string {
       return `${value.toFixed(2)} s`;
     case 'MB':
       return `${value.toFixed(1)} MB`;
+    case 'MB/s':
+      return `${value.toFixed(0)} MB/s`;
     case 'events/s':
     case 'decisions/s':
       return `${Math.round(value).toLocaleString('en-US')}/s`;

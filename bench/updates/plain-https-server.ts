@@ -14,7 +14,7 @@ const [file, certsFile] = process.argv.slice(2);
 if (file === undefined || certsFile === undefined) throw new Error('usage: plain-https-server.ts FILE CERTS_JSON');
 const certs = JSON.parse(readFileSync(certsFile, 'utf8')) as { certPem: string; keyPem: string; caPem: string };
 const size = statSync(file).size;
-const server = createServer(serverTlsOptions({ certPem: certs.certPem, keyPem: certs.keyPem }, 'TLSv1.2', { mode: 'optional', ca: certs.caPem }), (req, res) => {
+const server = createServer(serverTlsOptions({ certPem: certs.certPem, keyPem: certs.keyPem }, 'TLSv1.2', { mode: 'optional', ca: certs.caPem }), (_request, res) => {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
   createReadStream(file).pipe(res);
 });
