@@ -10,6 +10,9 @@ import { DownloadHTTPError, DownloadLengthMismatchError } from 'tuf-js/dist/erro
 import type { TlsIdentity } from '../session/tls-options.js';
 import { AGENT_VERSION } from '../version.js';
 
+/** Bytes gathered before they are written to the partial file and handed to tuf-js. */
+const BLOCK_BYTES = 1024 * 1024;
+
 export interface MtlsFetcherOptions {
   /** Read at every request: after a renewal the new certificate is presented. */
   readonly identity: () => TlsIdentity;
@@ -94,16 +97,32 @@ export class MtlsFetcher extends BaseFetcher {
       }
       const out = partial === null ? null : await open(partial, from > 0 ? 'a' : 'w', 0o600);
       let complete = false;
+      // TLS hands over 16 KiB records: gathered into larger blocks, a write and a hand-over per block.
+      let block: Buffer[] = [];
+      let blockBytes = 0;
+      const flush = async (): Promise<Buffer> => {
+        const data = block.length === 1 ? (block[0] as Buffer) : Buffer.concat(block, blockBytes);
+        block = [];
+        blockBytes = 0;
+        // On disk before it is handed on: whatever tuf-js saw, the next attempt will not ask for again.
+        await out?.write(data);
+        received += data.length;
+        onProgress?.(url, received);
+        return data;
+      };
       try {
         for await (const chunk of response) {
-          // On disk before it is handed on: whatever tuf-js saw, the next attempt will not ask for again.
-          await out?.write(chunk as Buffer);
-          received += (chunk as Buffer).length;
-          onProgress?.(url, received);
-          yield chunk as Buffer;
+          block.push(chunk as Buffer);
+          blockBytes += (chunk as Buffer).length;
+          if (blockBytes >= BLOCK_BYTES) yield await flush();
         }
+        if (blockBytes > 0) yield await flush();
         if (!response.complete) throw Object.assign(new Error(`the download of ${url} was cut off`), { code: 'FW_DOWNLOAD_ABORTED' });
         complete = true;
+      } catch (error) {
+        // Cut off: what arrived is kept for the next attempt, though tuf-js never saw it.
+        if (blockBytes > 0) await out?.write(Buffer.concat(block, blockBytes)).catch(() => undefined);
+        throw error;
       } finally {
         await out?.close();
         if (complete && partial !== null) await rm(partial, { force: true });
