@@ -4,6 +4,7 @@ import type { AuditEvent } from '../../packages/server/src/audit/audit-events.js
 import { AuditLog } from '../../packages/server/src/audit/audit-log.js';
 import { settings } from '../../packages/server/src/config/settings.js';
 import { openBench } from '../lib/bench-home.js';
+import { benchDetection } from '../monitor/detection.js';
 import { progress, row, type Row, type Scenario } from '../lib/report.js';
 
 const APPEND_EVENTS = 200_000;
@@ -29,7 +30,7 @@ const EVENT: AuditEvent = {
  */
 export const monitoring: Scenario = {
   name: 'monitoring',
-  description: 'audit appends with signed checkpoints on (SQLite)',
+  description: 'audit appends with signed checkpoints on (SQLite); detection engine over one window of 100,000 devices',
   async run() {
     const rates: number[] = [];
     const checkpointCounts: number[] = [];
@@ -47,7 +48,10 @@ export const monitoring: Scenario = {
         { atLeast: APPEND_TARGET },
       ),
     ];
-    return { rows, raw: { appendEvents: APPEND_EVENTS, wave: WAVE, checkpointEveryEvents: CHECKPOINT_EVERY_EVENTS, checkpointEveryMs: CHECKPOINT_EVERY_MS, rates, checkpointCounts } };
+    // Second part: the detection engine over one window of the fleet (bench/monitor/detection.ts).
+    const detection = await benchDetection();
+    rows.push(...detection.rows);
+    return { rows, raw: { appendEvents: APPEND_EVENTS, wave: WAVE, checkpointEveryEvents: CHECKPOINT_EVERY_EVENTS, checkpointEveryMs: CHECKPOINT_EVERY_MS, rates, checkpointCounts, detection: detection.raw } };
   },
 };
 

@@ -58,6 +58,10 @@ import { observePlatform } from './observability/platform-metrics.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
 import { VERSION } from './version.js';
 import { DeviceHealth } from './updates/device-health.js';
+import type { RaiseAlert } from './updates/types.js';
+import { AlertServices, resealWebhookSecrets, updateAlertsToAlerts } from './monitor/alerts/index.js';
+import { withFirmwareDetections } from './monitor/detection/firmware-rule.js';
+import { openMonitorServices, type MonitorServices } from './monitor/monitor-services.js';
 import { openUpdateServices, type UpdateServices } from './updates/update-services.js';
 import { TufRepository } from './updates/tuf/tuf-repository.js';
 import type { PendingJobs } from '@fleetward/protocol';
@@ -212,11 +216,19 @@ function identityServices(deps: { config: Config; store: Store; audit: AuditLog;
 }
 
 /** A late binding of what only a serving node has: the gateway that pushes jobs, the API's bound port. */
-const nodeBindings = new WeakMap<UpdateServices, { notify?: (thing: string, jobs: PendingJobs) => void; baseUrl?: string }>();
+const nodeBindings = new WeakMap<UpdateServices, NodeBinding>();
+
+/** What only a serving node provides to the update services, bound once it is built. */
+interface NodeBinding {
+  notify?: (thing: string, jobs: PendingJobs) => void;
+  baseUrl?: string;
+  /** Rule 5's alert service, which rule 4's alerts also go to. */
+  forwardAlert?: RaiseAlert;
+}
 
 function updateServices(deps: { config: Config; layout: HomeLayout; store: Store; audit: AuditLog; clock: Clock; keyRing: KeyRing; logger: Logger; metrics: NodeMetrics; identity: IdentityServices }): UpdateServices & { health: DeviceHealth } {
   const { config, identity } = deps;
-  const bound: { notify?: (thing: string, jobs: PendingJobs) => void; baseUrl?: string } = {};
+  const bound: NodeBinding = {};
   const base = () => bound.baseUrl ?? pkiBaseUrl(config);
   const health = new DeviceHealth();
   const services = openUpdateServices({
@@ -227,6 +239,7 @@ function updateServices(deps: { config: Config; layout: HomeLayout; store: Store
     groups: identity.groups,
     thirdPartyCas: identity.thirdPartyCas,
     notify: (thing, jobs) => bound.notify?.(thing, jobs),
+    forwardAlert: (alert) => bound.forwardAlert?.(alert) ?? Promise.resolve(),
     jobUrls: {
       get metadataUrl() {
         return `${base()}/updates/v1/metadata`;
@@ -241,6 +254,16 @@ function updateServices(deps: { config: Config; layout: HomeLayout; store: Store
   const withHealth = { ...services, health };
   nodeBindings.set(withHealth, bound);
   return withHealth;
+}
+
+/**
+ * Rule 4's alerts into rule 5's alert service: unauthorized firmware becomes the `unknown-firmware`
+ * detection (with that rule's actions), every other kind an alert of behaviour `updates.<kind>`.
+ */
+function updateAlertsForward(alerts: AlertServices, clock: Clock): RaiseAlert {
+  const asAlert = updateAlertsToAlerts(alerts, clock);
+  const asDetection = withFirmwareDetections(() => Promise.resolve(), alerts, clock);
+  return (alert) => (alert.kind === 'unauthorized-firmware' ? asDetection(alert) : asAlert(alert));
 }
 
 /** CA key custody: sealed keys always open; a PKCS#11 token is opened on first use when configured. */
@@ -299,6 +322,9 @@ export interface FleetwardNode {
   readonly jobs: Scheduler;
   /** The device gateway (MQTT over mutual TLS), started by `listen`. */
   readonly gateway: DeviceGateway;
+  /** Rule 5: alerts, response actions and notifications; device security metrics and detection. */
+  readonly alerts: AlertServices;
+  readonly monitor: MonitorServices;
   /** Binds the API and MQTT ports and starts the background jobs; a port in use is a clear FW_ERR_PORT_IN_USE. */
   listen(): Promise<{ apiUrl: string; mqttUrl: string; mqttWebSocketUrl: string | null }>;
   /** Stops accepting, drains requests in flight, records the stop, closes the store. */
@@ -340,6 +366,22 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     return { ready: storeCheck.ok && caCheck.ok && controlsCheck.ok, checks: { store: storeCheck, ca: caCheck, controls: controlsCheck } };
   };
 
+  // Rule 5: alerts and response (operators' MQTT notifications go out through the gateway, built below).
+  const alerts = new AlertServices({
+    store,
+    audit: context.audit,
+    clock,
+    keyRing: context.keyRing,
+    things: context.identity.things,
+    certificates: context.identity.certificates,
+    deployments: context.updates.deployments,
+    publish: (topic, payload) =>
+      void gateway.broker
+        .publishFromServer({ topic, payload, qos: 1, retain: false, properties: { contentType: 'application/json', payloadFormatIndicator: true }, expiresAt: undefined, publisher: undefined })
+        .catch((error: unknown) => context.logger.error({ err: error, topic }, 'could not publish an alert')),
+  });
+  const monitor = await openMonitorServices({ config, store, audit: context.audit, clock, logger: context.logger, sink: alerts });
+
   const api = await buildApi(
     {
       operators: context.operators,
@@ -358,6 +400,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       clock,
       readiness,
       canaries,
+      alerts,
+      monitor,
       redactedConfig: redactedConfig(config),
     },
     { tls: tlsOptions(server, hierarchy.chainPem), bodyLimitBytes: config.api.bodyLimitBytes, version: VERSION },
@@ -395,15 +439,19 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       ...context,
       ...context.identity,
       updates: { jobs: updates.deployments, inventory: updates.inventory, health: updates.health },
+      monitor: monitor.windows,
       policyTiming: platform.policyEvaluation,
       onTrustChanged: refreshCertificateAuthorities,
     },
     await clusterBacking(config),
   );
   const binding = nodeBindings.get(updates);
-  if (binding !== undefined) binding.notify = (thing, jobs) => gateway.notifyJobs(thing, jobs);
+  if (binding !== undefined) {
+    binding.notify = (thing, jobs) => gateway.notifyJobs(thing, jobs);
+    binding.forwardAlert = updateAlertsForward(alerts, clock);
+  }
   const canaryJobs = config.health.canaries === 'on' ? [canaries.job(config.health.canaryIntervalSeconds)] : [];
-  const jobs = new Scheduler([...nodeJobs(context, refreshCertificateAuthorities), ...canaryJobs], (job, error) => {
+  const jobs = new Scheduler([...nodeJobs(context, refreshCertificateAuthorities), ...canaryJobs, ...monitor.jobs(), ...alerts.jobs()], (job, error) => {
     context.metrics.jobFailures.inc({ job });
     context.logger.error({ err: error, job }, 'a background job failed');
   });
@@ -418,6 +466,8 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     readiness,
     jobs,
     gateway,
+    alerts,
+    monitor,
     refreshCertificateAuthorities,
     async listen() {
       try {
@@ -452,6 +502,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       await gateway.close();
       await api.close();
       await jobs.stop();
+      await alerts.notifier.settle();
       if (started) {
         await context.audit.record({ actor: 'node', action: 'node.stop', outcome: 'success' }).catch((error: unknown) => context.logger.error({ err: error }, 'could not record node.stop'));
         // The last events are covered by a checkpoint before the node goes away.
@@ -566,6 +617,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
     resealed += await resealDataKeys(trx, rotated);
     resealed += await TufRepository.reseal(trx, rotated);
     resealed += await AuditCheckpoints.reseal(trx, rotated);
+    resealed += await resealWebhookSecrets(trx, rotated);
     await audit.recordWithin(trx, [
       { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);

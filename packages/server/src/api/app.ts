@@ -43,6 +43,10 @@ import { policyRoutes } from './routes/policies.js';
 import { thingRoutes } from './routes/things.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { controlsRoutes } from './routes/controls.js';
+import { alertRoutes } from './routes/alerts.js';
+import { monitorRoutes } from './routes/monitor.js';
+import type { AlertServices } from '../monitor/alerts/index.js';
+import type { MonitorServices } from '../monitor/monitor-services.js';
 import type { Canaries } from '../health/canaries.js';
 import { operatorRoutes } from './routes/operators.js';
 import { systemRoutes } from './routes/system.js';
@@ -81,6 +85,9 @@ export interface ApiDependencies {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly readiness: () => Promise<Readiness>;
+  /** Rule 5: alerts, response actions, notifications; device security metrics and profiles. */
+  readonly alerts: AlertServices;
+  readonly monitor: Pick<MonitorServices, 'profiles' | 'metrics'>;
   /** Rule 6: the canaries' report, and running them now. */
   readonly canaries: Pick<Canaries, 'report' | 'run'>;
   readonly redactedConfig: Readonly<Record<string, unknown>>;
@@ -167,6 +174,8 @@ export async function buildApi(deps: ApiDependencies, options: ApiOptions): Prom
   auditRoutes(app, deps);
   dataRoutes(app, { data: deps.data });
   firmwareRoutes(app, { updates: deps.updates });
+  alertRoutes(app, { alerts: deps.alerts });
+  monitorRoutes(app, { profiles: deps.monitor.profiles, metrics: deps.monitor.metrics, now: () => deps.clock.now() });
   updateRepositoryRoutes(app, { updates: deps.updates, metrics: deps.metrics });
   deploymentRoutes(app, { deployments: deps.updates.deployments });
   systemRoutes(app, { redactedConfig: deps.redactedConfig, registry: deps.metrics.registry });

@@ -16,6 +16,8 @@ import { serveCommand } from './commands/serve.js';
 import { dataCommand } from './commands/data.js';
 import { bansCommand } from './commands/bans.js';
 import { healthCommand } from './commands/health.js';
+import { alertsCommand, notifyCommand, respondCommand } from './commands/alerts.js';
+import { monitorCommand } from './commands/monitor.js';
 import { deployCommand } from './commands/deploy.js';
 import { firmwareCommand } from './commands/firmware.js';
 
@@ -40,6 +42,10 @@ export function buildProgram(): Command {
   policiesCommand(program);
   bansCommand(program);
   healthCommand(program);
+  monitorCommand(program);
+  alertsCommand(program);
+  respondCommand(program);
+  notifyCommand(program);
   caCommand(program);
   auditCommand(program);
   kekCommand(program);

@@ -231,6 +231,22 @@ export const settings = {
       expected: 'an integer number of seconds between 1 and 3600', description: 'How often deployments are advanced: jobs released, stalled devices timed out, abort thresholds checked.',
     }),
   },
+  monitor: {
+    windowSeconds: setting({
+      env: 'FLEETWARD_MONITOR_WINDOW_SECONDS', default: 60, parse: integer(10, 3600),
+      expected: 'an integer number of seconds between 10 and 3600',
+      description: 'Length of a security metrics window (rule 5): cloud-side and device-side metrics are kept per device per window, and detection evaluates each window when it closes.',
+    }),
+    retentionDays: setting({
+      env: 'FLEETWARD_MONITOR_RETENTION_DAYS', default: 14, parse: integer(1, 3650),
+      expected: 'an integer number of days between 1 and 3650', description: 'How long per-device security metrics windows are kept; older windows are deleted hourly.',
+    }),
+    geoipFile: setting<string | null>({
+      env: 'FLEETWARD_MONITOR_GEOIP_FILE', default: null, parse: optionalPath,
+      expected: 'an absolute path to a CSV file of `cidr,country` lines, or empty for none',
+      description: 'Address-to-country table for the "new source country" detection rule. Unset: that rule is off (new source addresses are still detected).',
+    }),
+  },
   health: {
     canaries: setting<'on' | 'off'>({
       env: 'FLEETWARD_HEALTH_CANARIES', default: 'on', parse: oneOf(['on', 'off'] as const),

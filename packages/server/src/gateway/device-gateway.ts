@@ -44,6 +44,7 @@ import { RegistryWatch } from './registry-watch.js';
 import { answerReservedRequest, deviceReportProblem, type UpdateJobs } from './reserved-requests.js';
 import type { SoftwareInventory } from '../updates/software-inventory.js';
 import type { DeviceHealth } from '../updates/device-health.js';
+import type { MonitorWindows } from '../monitor/monitor-windows.js';
 import type { ServerTlsCredentials } from './tls-policy.js';
 
 /**
@@ -82,6 +83,8 @@ export interface GatewayDependencies {
   readonly data: { readonly ingest: Pick<DataIngest, 'inspect' | 'contracts'>; readonly sealing: Pick<SealingKeys, 'current'> };
   /** Update jobs and the software inventory (rule 4): devices' job requests and reports, and what they report running. */
   readonly updates: { readonly jobs: UpdateJobs; readonly inventory: Pick<SoftwareInventory, 'record'>; readonly health: Pick<DeviceHealth, 'record' | 'denied'> };
+  /** Rule 5's per-device security metrics: cloud-side counts per window, and the device's own reports. */
+  readonly monitor: Pick<MonitorWindows, 'cloud' | 'report'>;
   /** Where sampled policy evaluation times go (seconds), for the platform metrics. */
   readonly policyTiming?: { observe(seconds: number): void };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
@@ -298,7 +301,8 @@ export class DeviceGateway {
       const session = this.#sessionOf.get(connection);
       if (session === undefined) return;
       this.#sessions.delete(session);
-      const { clientId, throttleKey } = session;
+      const { clientId, throttleKey, identity } = session;
+      if (identity.kind === 'device') this.#deps.monitor.cloud.disconnected(identity.thing, identity.serial, session.source, this.#deps.clock.now());
       this.throttle.onDisconnect(throttleKey, clientId);
       const left = (this.#live.get(clientId) ?? 1) - 1;
       if (left > 0) this.#live.set(clientId, left);
@@ -313,6 +317,7 @@ export class DeviceGateway {
     const certificate = connection.peerCertificate;
     const refuse = async (reasonCode: 0x87 | 0x85, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
       this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason });
+      this.#deps.monitor.cloud.connectAttempt(identity?.kind === 'device' ? identity.thing : null, source, reason === 'client-id' ? 'authz-failure' : 'authn-failure');
       await this.#deps.audit.record({ actor: actorOf(identity), action: 'mqtt.connect', outcome: 'denied', source, target: targetOf(identity), details: { reason, clientId: clientId.slice(0, 128) } });
       return { admit: false, reasonCode, reasonString: message };
     };
@@ -326,7 +331,10 @@ export class DeviceGateway {
     // Several devices share a claim certificate: each of them is throttled by its own client id.
     const throttleKey = identity.kind === 'device' ? identity.thing : `claim:${clientId}`;
     const verdict = this.throttle.allowConnect(throttleKey, clientId, source, this.#now());
-    if (verdict !== 'ok') return this.#throttled(verdict, 'connect', identity);
+    if (verdict !== 'ok') {
+      this.#deps.monitor.cloud.connectAttempt(identity.kind === 'device' ? identity.thing : null, source, 'throttled');
+      return this.#throttled(verdict, 'connect', identity);
+    }
 
     // Registered before anything is awaited, so a connection that closes meanwhile is forgotten too.
     const session: DeviceSession = { identity, policy, policyNames: names, clientId, certificate, source, throttleKey };
@@ -336,6 +344,10 @@ export class DeviceGateway {
     this.#live.set(clientId, (this.#live.get(clientId) ?? 0) + 1);
     await this.#deps.audit.record({ actor: actorOf(identity), action: takeover ? 'mqtt.takeover' : 'mqtt.connect', outcome: 'success', source, target: targetOf(identity), details: { clientId, serial: identity.serial, protocol: connect.protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1' } });
     this.#deps.metrics.mqttConnects.inc({ outcome: 'success', reason: takeover ? 'takeover' : 'new' });
+    if (identity.kind === 'device') {
+      this.#deps.monitor.cloud.connectAttempt(identity.thing, source, 'accepted');
+      this.#deps.monitor.cloud.connected(identity.thing, identity.serial, source, this.#deps.clock.now());
+    }
     // Not awaited: a device need not wait for the write (uses are group-committed; a failure is logged).
     this.#deps.credentialAudit.recordUse(identity.serial, clientId).catch((error: unknown) => this.#deps.logger.warn({ err: error }, 'could not record a certificate use'));
     if (identity.kind === 'device' && identity.mustRotate) setImmediate(() => this.#askToRenew(identity.thing, identity.serial));
@@ -352,7 +364,7 @@ export class DeviceGateway {
     if (!allowed) {
       this.#deps.metrics.mqttDenied.inc({ action: 'publish' });
       this.throttle.denied(throttleKey, 'publish-denied', this.#now());
-      if (identity.kind === 'device') this.#deps.updates.health.denied(identity.thing, this.#deps.clock.now());
+      if (identity.kind === 'device') this.#denied(identity.thing);
       return false;
     }
     const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, this.#now());
@@ -370,6 +382,7 @@ export class DeviceGateway {
     const reportProblem = deviceReportProblem(message.topic, message.payload);
     if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
     if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload);
+    if (identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'in', message.payload.length);
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
       const services = { ...this.#deps, jobs: this.#deps.updates.jobs, sealing: this.#deps.data.sealing, onFailure: (error: unknown) => this.#deps.logger.error({ err: error }, 'a reserved request failed') };
@@ -386,7 +399,7 @@ export class DeviceGateway {
       this.#deps.metrics.mqttDenied.inc({ action: 'subscribe' });
       this.throttle.denied(client.context.throttleKey, 'subscribe-denied', this.#now());
       const { identity } = client.context;
-      if (identity.kind === 'device') this.#deps.updates.health.denied(identity.thing, this.#deps.clock.now());
+      if (identity.kind === 'device') this.#denied(identity.thing);
     }
     return allowed;
   }
@@ -406,7 +419,10 @@ export class DeviceGateway {
   #authorizeDelivery(client: ClientRef<DeviceSession>, message: Message): boolean {
     // Only the gateway publishes answers (no policy lets a device publish there); each is for the one client that asked.
     if (isAnswerTopic(message.topic)) return message.properties?.userProperties?.[REPLY_FOR] === client.clientId;
-    return client.context.policy.allows('mqtt:receive', message.topic);
+    const allowed = client.context.policy.allows('mqtt:receive', message.topic);
+    const { identity } = client.context;
+    if (allowed && identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'out', message.payload.length);
+    return allowed;
   }
 
   /**
@@ -418,6 +434,12 @@ export class DeviceGateway {
     this.#publish({ topic, payload, qos: 1, retain: false, properties, expiresAt: undefined, publisher: undefined });
   }
 
+  /** A publish or subscribe the policy refused: counted for rollout health gating and the security metrics. */
+  #denied(thing: string): void {
+    this.#deps.updates.health.denied(thing, this.#deps.clock.now());
+    this.#deps.monitor.cloud.denied(thing);
+  }
+
   /** Tells a device its pending update jobs changed (a job was released or cancelled); a device that is offline asks again when it connects. */
   notifyJobs(thing: string, jobs: PendingJobs): void {
     this.#publish({ topic: Topics.jobsNotify(thing), payload: Buffer.from(JSON.stringify(jobs)), qos: 1, retain: false, properties: { contentType: 'application/json', payloadFormatIndicator: true }, expiresAt: undefined, publisher: undefined });
@@ -426,7 +448,11 @@ export class DeviceGateway {
   /** A device's own report (already checked): its software goes to the inventory, its metrics to rollout health gating. */
   #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer): void {
     const kind = deviceReportKind(topic);
-    if (kind === 'metrics') this.#deps.updates.health.record(thing, parseDeviceMetrics(payload), this.#deps.clock.now());
+    if (kind === 'metrics') {
+      const report = parseDeviceMetrics(payload);
+      this.#deps.updates.health.record(thing, report, this.#deps.clock.now());
+      this.#deps.monitor.report(thing, thingType, report);
+    }
     if (kind === 'inventory') {
       this.#deps.updates.inventory.record(thing, thingType, parseInventory(payload)).catch((error: unknown) => this.#deps.logger.error({ err: error, thing }, 'could not record a software inventory report'));
     }

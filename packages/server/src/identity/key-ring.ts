@@ -13,7 +13,7 @@ interface KekEntry {
 }
 
 /** What a sealed secret is for; bound into the ciphertext so one sealed key cannot stand in for another. */
-export type SealLabel = `ca:${string}` | 'tls:server' | `tuf:${string}` | `audit:${string}` | `canary:${string}` | `test:${string}`;
+export type SealLabel = `ca:${string}` | 'tls:server' | `tuf:${string}` | `audit:${string}` | `canary:${string}` | `notify:${string}` | `test:${string}`;
 
 /**
  * The key-encryption keys (KEKs) of a node. Every private key at rest is sealed with the active

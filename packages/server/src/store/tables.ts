@@ -5,6 +5,17 @@ import type { Generated } from 'kysely';
  * Timestamps are ISO-8601 UTC text (`2026-11-25T12:00:00.000Z`), which sorts correctly on both.
  */
 export interface Tables {
+  monitor_windows: MonitorWindowsTable;
+  monitor_custom_metrics: MonitorCustomMetricsTable;
+  security_profiles: SecurityProfilesTable;
+  security_profile_groups: SecurityProfileGroupsTable;
+  detection_state: DetectionStateTable;
+  alerts: AlertsTable;
+  alert_timeline: AlertTimelineTable;
+  alert_suppressions: AlertSuppressionsTable;
+  response_actions: ResponseActionsTable;
+  notify_webhooks: NotifyWebhooksTable;
+  notify_deliveries: NotifyDeliveriesTable;
   device_bans: DeviceBansTable;
   firmware_artifacts: FirmwareArtifactsTable;
   tuf_online_keys: TufOnlineKeysTable;
@@ -494,4 +505,178 @@ export interface DeviceSoftwareTable {
   /** 1: the image hash is a signed target for the device's type (or the device has no image file). */
   authorized: number;
   reported_at: string;
+}
+
+/** Rule 5: an alert — detections with one dedupe key, while it is open or acknowledged. */
+export interface AlertsTable {
+  id: string;
+  dedupe_key: string;
+  /** The dedupe key while open or acknowledged; null once resolved. */
+  open_key: string | null;
+  thing: string | null;
+  behavior: string;
+  profile: string | null;
+  severity: string;
+  metric: string;
+  /** JSON of the last observed value. */
+  value: string;
+  message: string;
+  state: string;
+  verdict: string | null;
+  first_seen: string;
+  last_seen: string;
+  count: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Rule 5: one entry of an alert's incident timeline (detections, actions, notes, state changes). */
+export interface AlertTimelineTable {
+  alert_id: string;
+  position: number;
+  at: string;
+  kind: string;
+  actor: string;
+  summary: string;
+  /** JSON object. */
+  details: string;
+}
+
+/** Rule 5: detections matching a suppression are counted, not alerted, until it expires. */
+export interface AlertSuppressionsTable {
+  id: string;
+  behavior: string | null;
+  thing: string | null;
+  group_name: string | null;
+  expires_at: string;
+  note: string | null;
+  suppressed: number;
+  last_suppressed_at: string | null;
+  created_at: string;
+  created_by: string;
+  lifted_at: string | null;
+}
+
+/** Rule 5: a response action run (or waiting for approval) against a thing. */
+export interface ResponseActionsTable {
+  id: string;
+  alert_id: string | null;
+  thing: string;
+  action: string;
+  /** JSON object. */
+  params: string;
+  mode: string;
+  state: string;
+  /** JSON object: what the action did, or why it failed. */
+  result: string;
+  error_code: string | null;
+  requested_by: string;
+  decided_by: string | null;
+  /** A quarantine's automatic release time. */
+  expires_at: string | null;
+  released_at: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** Rule 5: an operator webhook; its HMAC secret is sealed with the key ring (`notify:<name>`). */
+export interface NotifyWebhooksTable {
+  name: string;
+  url: string;
+  secret_sealed: string;
+  ca_pem: string | null;
+  min_severity: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** Rule 5: one notification to one webhook, retried with backoff until delivered or given up. */
+export interface NotifyDeliveriesTable {
+  id: string;
+  webhook: string;
+  alert_id: string;
+  body: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+/** Rule 5: one device's security metrics in one window. bigint columns read as strings on PostgreSQL. */
+export interface MonitorWindowsTable {
+  thing: string;
+  window_start: string;
+  window_end: string;
+  connect_attempts: number | string;
+  authn_failures: number | string;
+  authz_failures: number | string;
+  disconnects: number | string;
+  disconnected_seconds: number | string;
+  messages_in: number | string;
+  messages_out: number | string;
+  bytes_in: number | string;
+  bytes_out: number | string;
+  message_size_max: number | string;
+  source_address_count: number | string;
+  certificate_addresses_max: number | string;
+  message_size_mean: number;
+  /** JSON array (at most 16). */
+  source_addresses: string;
+  /** 1 when the device sent a metrics report in the window (the device columns are then set). */
+  reported: number;
+  listening_total: number | string | null;
+  established: number | string | null;
+  device_bytes_in: number | string | null;
+  device_bytes_out: number | string | null;
+  packets_in: number | string | null;
+  packets_out: number | string | null;
+  processes: number | string | null;
+  memory_used_bytes: number | string | null;
+  disk_used_bytes: number | string | null;
+  uptime_seconds: number | string | null;
+  agent_restarts: number | string | null;
+  device_auth_failures: number | string | null;
+  cpu_percent: number | null;
+  battery_percent: number | null;
+  /** JSON arrays: listening sockets (`tcp/22`), destination addresses. */
+  listening: string | null;
+  destinations: string | null;
+  /** JSON object of declared custom metrics' values. */
+  custom: string;
+}
+
+/** A custom device metric declared by a thing type. */
+export interface MonitorCustomMetricsTable {
+  thing_type: string;
+  name: string;
+  kind: string;
+  description: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** A security profile: its document (JSON, as validated). */
+export interface SecurityProfilesTable {
+  name: string;
+  document: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+}
+
+export interface SecurityProfileGroupsTable {
+  profile: string;
+  group_name: string;
+  created_at: string;
+  created_by: string;
+}
+
+/** What detection remembers about a device between windows (JSON). */
+export interface DetectionStateTable {
+  thing: string;
+  state: string;
+  updated_at: string;
 }

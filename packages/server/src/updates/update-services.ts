@@ -48,12 +48,22 @@ export interface UpdateDependencies {
   /** Where devices fetch TUF metadata and targets (the API's public URL). */
   readonly jobUrls: { readonly metadataUrl: string; readonly targetsUrl: string };
   readonly health: HealthProvider;
+  /** Where alerts go besides the audit trail, the metric and the log (rule 5's alert service, on a serving node). */
+  readonly forwardAlert?: RaiseAlert;
 }
 
 export function openUpdateServices(deps: UpdateDependencies): UpdateServices {
   const { config, store, audit, clock } = deps;
   const blobs = new ArtifactStore(deps.artifactsDir);
-  const raiseAlert = updateAlerts(deps);
+  const recorded = updateAlerts(deps);
+  const forward = deps.forwardAlert;
+  const raiseAlert: RaiseAlert =
+    forward === undefined
+      ? recorded
+      : async (alert) => {
+          await recorded(alert);
+          await forward(alert);
+        };
   // The repository lists the artifacts; the artifacts say which are signed: bound late.
   const late: { artifacts?: Artifacts } = {};
   const repository = new TufRepository({

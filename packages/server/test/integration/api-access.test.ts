@@ -8,9 +8,13 @@ import { backdatedExternalCa } from '../helpers/external-ca.js';
 import { call, type Answer, type CallOptions } from '../helpers/https-client.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { openDataServices } from '../../src/data/data-services.js';
+import { MetricsStore } from '../../src/monitor/metrics/metrics-store.js';
+import { SecurityProfiles } from '../../src/monitor/security-profiles.js';
 import { Readable } from 'node:stream';
 import { signMetadata } from '../../src/updates/tuf/offline-signing.js';
 import { publishTargets, setUpRepository, type SignedRepository } from '../helpers/update-repository.js';
+import { alertServicesFor } from '../helpers/alert-services.js';
+import type { ResponseActionName } from '../../src/monitor/types.js';
 
 interface RouteCase {
   readonly method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
@@ -38,10 +42,22 @@ const unique = () => `o${randomBytes(4).toString('hex')}`;
 const policyStore = (t: TestNode) => new PolicyStore({ store: t.node.context.store, audit: t.node.context.audit, clock: t.node.context.clock, groups: t.node.context.identity.groups });
 const policyDocument = { version: '2026-11', statements: [{ effect: 'allow', actions: ['mqtt:publish'], resources: ['topic/things/${thing.name}/x'] }] };
 const newPolicy = async (t: TestNode) => (await policyStore(t).create(unique(), policyDocument, local)).name;
+const monitorProfile = (name: string) => ({ name, behaviors: [{ name: 'flood', metric: 'cloud.messagesIn', operator: 'gt', value: 600 }] });
+const monitorProfiles = (t: TestNode) => new SecurityProfiles({ store: t.node.context.store, audit: t.node.context.audit, clock: t.node.context.clock });
+const newMonitorProfile = async (t: TestNode) => (await monitorProfiles(t).put(monitorProfile(unique()), local)).name;
 const disposable = async (t: TestNode) => {
   const name = unique();
   await t.operatorToken(name, 'viewer');
   return name;
+};
+
+// Rule 5 response (monitor/alerts): alerts, suppressions, response actions, webhooks.
+const responseServices = (t: TestNode) => alertServicesFor(t.node.context, { approvalRequired: ['force-rotation'] });
+const newAlert = async (t: TestNode, actions: readonly ResponseActionName[] = []) => {
+  const thing = (await newThing(t, true)).name;
+  const outcome = await (await responseServices(t)).ingest({ thing, behavior: 'matrix', profile: null, severity: 'high', metric: 'm', value: 1, message: 'matrix', at: new Date().toISOString(), dedupeKey: unique(), actions });
+  if (outcome.kind === 'suppressed') throw new Error('unexpected suppression');
+  return { id: outcome.alert.id, thing, pending: outcome.actions[0]?.id ?? '' };
 };
 
 const DATA_CONTRACT = {
@@ -296,6 +312,66 @@ const ROUTES: readonly RouteCase[] = [
   // Rule 6: reading the canaries' report is for every role; running them (canary devices connect) for fleet writers.
   { method: 'GET', route: '/api/v1/health/controls', request: () => Promise.resolve({ url: '/api/v1/health/controls' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/health/controls/run', request: () => Promise.resolve({ url: '/api/v1/health/controls/run' }), allowed: FLEET_WRITERS },
+  // Rule 5: security profiles, stored metrics, custom metric declarations.
+  { method: 'GET', route: '/api/v1/monitor/profiles', request: () => Promise.resolve({ url: '/api/v1/monitor/profiles' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/monitor/profiles', request: () => Promise.resolve({ url: '/api/v1/monitor/profiles', json: monitorProfile(unique()) }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/monitor/profiles/:name', request: async (t) => ({ url: `/api/v1/monitor/profiles/${await newMonitorProfile(t)}` }), allowed: ALL },
+  { method: 'DELETE', route: '/api/v1/monitor/profiles/:name', request: async (t) => ({ url: `/api/v1/monitor/profiles/${await newMonitorProfile(t)}` }), allowed: FLEET_WRITERS },
+  {
+    method: 'PUT',
+    route: '/api/v1/monitor/profiles/:name/groups/:group',
+    request: async (t) => {
+      const group = unique();
+      await t.node.context.identity.groups.create({ name: group }, local);
+      return { url: `/api/v1/monitor/profiles/${await newMonitorProfile(t)}/groups/${group}` };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  {
+    method: 'DELETE',
+    route: '/api/v1/monitor/profiles/:name/groups/:group',
+    request: async (t) => {
+      const group = unique();
+      await t.node.context.identity.groups.create({ name: group }, local);
+      const name = await newMonitorProfile(t);
+      await monitorProfiles(t).attach(name, group, local);
+      return { url: `/api/v1/monitor/profiles/${name}/groups/${group}` };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/monitor/metrics/things/:thing', request: async (t) => ({ url: `/api/v1/monitor/metrics/things/${(await newThing(t)).name}` }), allowed: ALL },
+  {
+    method: 'GET',
+    route: '/api/v1/monitor/metrics/groups/:group',
+    request: async (t) => {
+      const group = unique();
+      await t.node.context.identity.groups.create({ name: group }, local);
+      return { url: `/api/v1/monitor/metrics/groups/${group}` };
+    },
+    allowed: ALL,
+  },
+  { method: 'GET', route: '/api/v1/monitor/custom-metrics', request: () => Promise.resolve({ url: '/api/v1/monitor/custom-metrics' }), allowed: ALL },
+  {
+    method: 'POST',
+    route: '/api/v1/monitor/custom-metrics',
+    request: async (t) => {
+      const thingType = unique();
+      await t.node.context.identity.thingTypes.create({ name: thingType }, local);
+      return { url: '/api/v1/monitor/custom-metrics', json: { thingType, name: 'queue.depth', kind: 'number' } };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  {
+    method: 'DELETE',
+    route: '/api/v1/monitor/custom-metrics/:thingType/:name',
+    request: async (t) => {
+      const thingType = unique();
+      await t.node.context.identity.thingTypes.create({ name: thingType }, local);
+      await new MetricsStore({ store: t.node.context.store, audit: t.node.context.audit, clock: t.node.context.clock }).declareCustom({ thingType, name: 'queue.depth', kind: 'number' }, local);
+      return { url: `/api/v1/monitor/custom-metrics/${thingType}/queue.depth` };
+    },
+    allowed: FLEET_WRITERS,
+  },
   { method: 'GET', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/bans', request: () => Promise.resolve({ url: '/api/v1/bans', json: { kind: 'client-id', value: unique(), durationSeconds: 60 } }), allowed: FLEET_WRITERS },
   {
@@ -336,6 +412,43 @@ const ROUTES: readonly RouteCase[] = [
     route: '/api/v1/policies/import-aws',
     request: () =>
       Promise.resolve({ url: '/api/v1/policies/import-aws', json: { name: unique(), document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:eu-west-1:123456789012:client/${iot:Connection.Thing.ThingName}' }] } } }),
+    allowed: FLEET_WRITERS,
+  },
+  // Rule 5 response (monitor/alerts): one block.
+  { method: 'GET', route: '/api/v1/alerts', request: () => Promise.resolve({ url: '/api/v1/alerts?state=active' }), allowed: ALL },
+  { method: 'GET', route: '/api/v1/alerts/:id', request: async (t) => ({ url: `/api/v1/alerts/${(await newAlert(t)).id}` }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/alerts/:id/acknowledge', request: async (t) => ({ url: `/api/v1/alerts/${(await newAlert(t)).id}/acknowledge`, json: {} }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/alerts/:id/resolve', request: async (t) => ({ url: `/api/v1/alerts/${(await newAlert(t)).id}/resolve`, json: { verdict: 'benign' } }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/alerts/:id/notes', request: async (t) => ({ url: `/api/v1/alerts/${(await newAlert(t)).id}/notes`, json: { text: 'looked at it' } }), allowed: FLEET_WRITERS },
+  { method: 'PUT', route: '/api/v1/alerts/:id/verdict', request: async (t) => ({ url: `/api/v1/alerts/${(await newAlert(t)).id}/verdict`, json: { verdict: 'true-positive' } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/alert-suppressions', request: () => Promise.resolve({ url: '/api/v1/alert-suppressions' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/alert-suppressions', request: () => Promise.resolve({ url: '/api/v1/alert-suppressions', json: { thing: unique(), durationSeconds: 60 } }), allowed: FLEET_WRITERS },
+  {
+    method: 'DELETE',
+    route: '/api/v1/alert-suppressions/:id',
+    request: async (t) => ({ url: `/api/v1/alert-suppressions/${(await (await responseServices(t)).suppressions.add({ thing: unique(), durationSeconds: 60 }, local)).id}` }),
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'POST', route: '/api/v1/things/:name/response', request: async (t) => ({ url: `/api/v1/things/${(await newThing(t, true)).name}/response`, json: { action: 'suspend' } }), allowed: FLEET_WRITERS },
+  {
+    method: 'POST',
+    route: '/api/v1/things/:name/release',
+    request: async (t) => {
+      const { name } = await newThing(t, true);
+      await t.node.context.identity.things.setState(name, 'quarantined', local);
+      return { url: `/api/v1/things/${name}/release`, json: {} };
+    },
+    allowed: FLEET_WRITERS,
+  },
+  { method: 'GET', route: '/api/v1/response-actions', request: () => Promise.resolve({ url: '/api/v1/response-actions?state=pending-approval' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/response-actions/:id/approve', request: async (t) => ({ url: `/api/v1/response-actions/${(await newAlert(t, ['force-rotation'])).pending}/approve` }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/response-actions/:id/reject', request: async (t) => ({ url: `/api/v1/response-actions/${(await newAlert(t, ['force-rotation'])).pending}/reject`, json: {} }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/notify/webhooks', request: () => Promise.resolve({ url: '/api/v1/notify/webhooks' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/notify/webhooks', request: () => Promise.resolve({ url: '/api/v1/notify/webhooks', json: { name: unique(), url: 'https://127.0.0.1:9/hooks' } }), allowed: FLEET_WRITERS },
+  {
+    method: 'DELETE',
+    route: '/api/v1/notify/webhooks/:name',
+    request: async (t) => ({ url: `/api/v1/notify/webhooks/${(await (await responseServices(t)).notifier.addWebhook({ name: unique(), url: 'https://127.0.0.1:9/hooks' }, local)).webhook.name}` }),
     allowed: FLEET_WRITERS,
   },
 ];

@@ -13,6 +13,8 @@ import { dataContracts } from './0010-data-contracts.js';
 import { deviceBans } from './0011-device-bans.js';
 import { updates } from './0012-updates.js';
 import { auditCheckpoints } from './0013-audit-checkpoints.js';
+import { monitor } from './0014-monitor.js';
+import { alerts } from './0015-alerts.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -29,6 +31,8 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0011_device_bans', deviceBans],
   ['0012_updates', updates],
   ['0013_audit_checkpoints', auditCheckpoints],
+  ['0014_monitor', monitor],
+  ['0015_alerts', alerts],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {
