@@ -356,6 +356,8 @@ export class DeviceGateway {
 
   #authorizePublish(client: ClientRef<DeviceSession>, message: Message): PublishVerdict {
     const { policy, identity, certificate, source, throttleKey } = client.context;
+    // Every publish a device sends counts, refused or not: a flood of refused messages is still a flood.
+    if (identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'in', message.payload.length);
     // One publish in 64 is timed: enough for the latency histogram, nothing measurable on the others.
     const timed = this.#deps.policyTiming !== undefined && (this.#evaluations++ & 63) === 0;
     const started = timed ? performance.now() : 0;
@@ -382,7 +384,6 @@ export class DeviceGateway {
     const reportProblem = deviceReportProblem(message.topic, message.payload);
     if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
     if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload);
-    if (identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'in', message.payload.length);
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
       const services = { ...this.#deps, jobs: this.#deps.updates.jobs, sealing: this.#deps.data.sealing, onFailure: (error: unknown) => this.#deps.logger.error({ err: error }, 'a reserved request failed') };

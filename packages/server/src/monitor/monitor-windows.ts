@@ -11,6 +11,7 @@ import type { MetricsStore } from './metrics/metrics-store.js';
 import { EMPTY_CLOUD, type MetricKind, type WindowMetrics } from './metrics/window-metrics.js';
 import type { SecurityProfiles } from './security-profiles.js';
 import type { DetectionSink } from './types.js';
+import { tripwireDetection, tripwiresFor } from './detection/tripwires.js';
 
 export interface MonitorWindowsDependencies {
   readonly clock: Clock;
@@ -58,6 +59,19 @@ export class MonitorWindows {
   /** Loads what ingestion validates against (custom metric declarations); call before serving, and it refreshes each window. */
   async start(): Promise<void> {
     this.#declarations = await this.#deps.metrics.customDeclarations();
+    await this.refreshTripwires();
+  }
+
+  /**
+   * Arms the immediate behaviours of the profiles in force (`"immediate": true`): the gateway's
+   * counters raise their detection the moment they pass the value, without waiting for the window.
+   */
+  async refreshTripwires(): Promise<void> {
+    const { profiles, byThing } = await this.#deps.profiles.assignments();
+    this.cloud.watch(tripwiresFor(profiles, byThing), (thing, wire, observed) => {
+      const detection = tripwireDetection(thing, wire, observed, this.#deps.clock.now());
+      this.#deps.sink.detected(detection).catch((error: unknown) => this.#deps.logger.error({ err: error, thing, behavior: wire.behavior.name }, 'the alert service refused a detection'));
+    });
   }
 
   /** A device's metrics report (already parsed and checked by the gateway). */
@@ -120,7 +134,15 @@ export class MonitorWindows {
 
   /** The scheduler job that closes windows (checked every few seconds, so a window closes within seconds of its end). */
   job(): Job {
-    return { name: 'monitor-windows', everyMs: Math.min(5_000, this.#deps.windowSeconds * 250), run: () => this.tick(this.#deps.clock.now()) };
+    return {
+      name: 'monitor-windows',
+      everyMs: Math.min(5_000, this.#deps.windowSeconds * 250),
+      run: async () => {
+        // Profile changes (here or on another node) arm their immediate behaviours within seconds.
+        await this.refreshTripwires();
+        await this.tick(this.#deps.clock.now());
+      },
+    };
   }
 
   /** The scheduler job that deletes windows older than the retention (hourly). */

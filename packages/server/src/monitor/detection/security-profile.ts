@@ -22,7 +22,17 @@ interface BehaviorCommon {
   readonly datapointsToClear: number;
   /** Alternative to datapointsToAlarm: how long it must hold (rounded up to whole windows; the larger wins). */
   readonly durationSeconds: number;
+  /**
+   * Judged the moment the running window's count passes the value, not when the window closes
+   * (a flood is contained in seconds): only `gt`/`gte` on a static value of a counter of the
+   * gateway (IMMEDIATE_METRICS), with one datapoint to alarm.
+   */
+  readonly immediate: boolean;
 }
+
+/** The gateway's own counters, which it can compare as they grow. */
+export const IMMEDIATE_METRICS = ['cloud.messagesIn', 'cloud.bytesIn', 'cloud.authzFailures', 'cloud.authnFailures', 'cloud.connectAttempts'] as const;
+export type ImmediateMetric = (typeof IMMEDIATE_METRICS)[number];
 
 export type Behavior =
   | (BehaviorCommon & { readonly kind: 'number'; readonly operator: NumberOperator; readonly threshold: { readonly value: number } | { readonly statistic: FleetStatistic } })
@@ -82,7 +92,9 @@ function parseBehavior(input: unknown, at: string, customKinds: ReadonlyMap<stri
     datapointsToAlarm: count(b.datapointsToAlarm, `${at}.datapointsToAlarm`, 1),
     datapointsToClear: count(b.datapointsToClear, `${at}.datapointsToClear`, 1),
     durationSeconds: b.durationSeconds === undefined ? 0 : count(b.durationSeconds, `${at}.durationSeconds`, 0, 86_400),
+    immediate: b.immediate === undefined ? false : flag(b.immediate, `${at}.immediate`),
   };
+  if (common.immediate) checkImmediate(b, common, at);
   if (b.baseline !== undefined) {
     if (kind !== 'number') fail(`${at}: a baseline needs a number metric`);
     const base = record(b.baseline, `${at}.baseline`);
@@ -114,6 +126,19 @@ function parseBehavior(input: unknown, at: string, customKinds: ReadonlyMap<stri
   }
   if (typeof b.value !== 'number' || !Number.isFinite(b.value)) fail(`${at}.value must be a number (or give statistic: p90, p99...)`);
   return { ...common, kind: 'number', operator: operator as NumberOperator, threshold: { value: b.value } };
+}
+
+function checkImmediate(b: Record<string, unknown>, common: BehaviorCommon, at: string): void {
+  const counter = (IMMEDIATE_METRICS as readonly string[]).includes(common.metric);
+  const staticUpper = (b.operator === 'gt' || b.operator === 'gte') && typeof b.value === 'number' && b.statistic === undefined && b.baseline === undefined;
+  if (!counter || !staticUpper || common.datapointsToAlarm !== 1 || common.durationSeconds !== 0) {
+    fail(`${at}: immediate needs gt or gte on a static value of ${IMMEDIATE_METRICS.join(', ')}, with one datapoint to alarm`);
+  }
+}
+
+function flag(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') fail(`${field} must be true or false`);
+  return value;
 }
 
 function valueSet(b: Record<string, unknown>, at: string): ValueSet {

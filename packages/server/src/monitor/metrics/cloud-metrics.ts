@@ -1,3 +1,4 @@
+import { tripped, type Tripwire } from '../detection/tripwires.js';
 import type { CloudWindow } from './window-metrics.js';
 
 export type ConnectOutcome = 'accepted' | 'authn-failure' | 'authz-failure' | 'throttled';
@@ -51,6 +52,10 @@ export class CloudMetrics {
   #windowStart: number;
   #unattributed = { connectAttempts: 0, authnFailures: 0 };
   #overflow = 0;
+  /** Immediate behaviours per thing, and what is told when one trips (once per window each). */
+  #tripwires: ReadonlyMap<string, readonly Tripwire[]> = new Map();
+  #onTrip: ((thing: string, wire: Tripwire, observed: number) => void) | null = null;
+  #trippedBy = new Map<string, Set<Tripwire>>();
 
   constructor(windowStart: Date) {
     this.#windowStart = windowStart.getTime();
@@ -69,6 +74,7 @@ export class CloudMetrics {
     if (outcome === 'authn-failure') counters.authnFailures += 1;
     if (outcome === 'authz-failure') counters.authzFailures += 1;
     addSource(counters, source);
+    this.#check(thing, counters);
   }
 
   /** An authentication failure outside CONNECT (a refused renewal, a bad enrollment proof). */
@@ -81,12 +87,15 @@ export class CloudMetrics {
     if (counters === null) return;
     counters.authnFailures += 1;
     addSource(counters, source);
+    this.#check(thing, counters);
   }
 
   /** The policy refused the device a publish or subscribe. */
   denied(thing: string): void {
     const counters = this.#of(thing);
-    if (counters !== null) counters.authzFailures += 1;
+    if (counters === null) return;
+    counters.authzFailures += 1;
+    this.#check(thing, counters);
   }
 
   /** A session of the device's certificate `serial` from `source` was admitted. */
@@ -133,9 +142,37 @@ export class CloudMetrics {
       counters.messagesIn += 1;
       counters.bytesIn += bytes;
       if (bytes > counters.messageSizeMax) counters.messageSizeMax = bytes;
+      this.#check(thing, counters);
     } else {
       counters.messagesOut += 1;
       counters.bytesOut += bytes;
+    }
+  }
+
+  /**
+   * The immediate behaviours to watch (monitor-windows.ts refreshes them): each trips at most once
+   * per window per thing, the moment its count passes the value.
+   */
+  watch(tripwires: ReadonlyMap<string, readonly Tripwire[]>, onTrip: (thing: string, wire: Tripwire, observed: number) => void): void {
+    this.#tripwires = tripwires;
+    this.#onTrip = onTrip;
+  }
+
+  /** O(1) for a device without immediate behaviours (a map lookup). */
+  #check(thing: string, counters: Counters): void {
+    const wires = this.#tripwires.get(thing);
+    if (wires === undefined || this.#onTrip === null) return;
+    for (const wire of wires) {
+      const observed = tripped(wire, counters);
+      if (observed === undefined) continue;
+      let fired = this.#trippedBy.get(thing);
+      if (fired?.has(wire) === true) continue;
+      if (fired === undefined) {
+        fired = new Set();
+        this.#trippedBy.set(thing, fired);
+      }
+      fired.add(wire);
+      this.#onTrip(thing, wire, observed);
     }
   }
 
@@ -152,6 +189,7 @@ export class CloudMetrics {
   drain(end: Date): { readonly devices: ReadonlyMap<string, CloudWindow>; readonly unattributed: { readonly connectAttempts: number; readonly authnFailures: number }; readonly overflow: number } {
     const endMs = end.getTime();
     const devices = new Map<string, CloudWindow>();
+    this.#trippedBy = new Map();
     for (const [thing, presence] of this.#presence) {
       if (presence.disconnectedSince !== null && !this.#counters.has(thing)) this.#counters.set(thing, fresh());
     }

@@ -13,11 +13,13 @@ const admin = { name: 'operator:admin' };
 describe('detection through the gateway', () => {
   const clock = new TestClock(Date.now());
   let t: TestNode;
+  let gatewayUrl: string;
   const devices: Connected[] = [];
 
   beforeAll(async () => {
     t = await startTestNode('sqlite', { clock });
     const { mqttUrl } = await t.node.listen();
+    gatewayUrl = mqttUrl;
     const { identity } = t.node.context;
     await identity.groups.create({ name: 'meters' }, admin);
     await t.node.monitor.profiles.put(
@@ -55,5 +57,26 @@ describe('detection through the gateway', () => {
     await closed;
     const stored = await t.node.monitor.metrics.device('meter-flood', { since: new Date(clock.now().getTime() - 3_600_000).toISOString() });
     expect(stored.at(-1)).toMatchObject({ cloud: expect.objectContaining({ messagesIn: 50 }) });
+  });
+
+  it('an immediate behaviour quarantines a flooding device while it floods, without waiting for the window', async () => {
+    const { identity } = t.node.context;
+    await identity.groups.create({ name: 'fast' }, admin);
+    await t.node.monitor.profiles.put({ name: 'fast', behaviors: [{ name: 'flood', metric: 'cloud.messagesIn', operator: 'gt', value: 30, immediate: true, severity: 'critical', actions: ['quarantine'] }] }, admin);
+    await t.node.monitor.profiles.attach('fast', 'fast', admin);
+    await identity.things.create({ name: 'meter-fast', groups: ['fast'] }, admin);
+    const credentials = await deviceWithCertificate(t.node.context, 'meter-fast', { create: false });
+    await t.node.monitor.windows.refreshTripwires();
+    const fast = await connectDevice(gatewayUrl, t.node.hierarchy.chainPem, credentials, { clientId: 'meter-fast' });
+    devices.push(fast);
+    const closed = new Promise<void>((resolve) => fast.client.once('close', () => resolve()));
+    // Fire and forget, as a compromised device would; the window never closes during this test.
+    for (let i = 0; i < 200; i++) fast.client.publish('things/meter-fast/telemetry', `${i}`, { qos: 0 });
+    await closed;
+    expect((await identity.things.get('meter-fast')).state).toBe('quarantined');
+    const [alert] = await t.node.alerts.alerts.list({ thing: 'meter-fast' });
+    expect(alert).toMatchObject({ behavior: 'flood', severity: 'critical' });
+    // Refused: an immediate behaviour on a fleet statistic (it cannot be judged before the window closes).
+    await expect(t.node.monitor.profiles.put({ name: 'bad', behaviors: [{ name: 'x', metric: 'cloud.messagesIn', operator: 'gt', statistic: 'p99', immediate: true }] }, admin)).rejects.toMatchObject({ code: 'FW_ERR_VALIDATION' });
   });
 });
