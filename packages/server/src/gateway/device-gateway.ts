@@ -315,14 +315,23 @@ export class DeviceGateway {
     const clientId = connect.clientId === '' ? (connect.assignedClientId ?? '') : connect.clientId;
     const source = connection.remoteAddress;
     const certificate = connection.peerCertificate;
-    const refuse = async (reasonCode: 0x87 | 0x85, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
+    const refuse = async (reasonCode: 0x87 | 0x85 | 0x88, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
       this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason });
       this.#deps.monitor.cloud.connectAttempt(identity?.kind === 'device' ? identity.thing : null, source, reason === 'client-id' ? 'authz-failure' : 'authn-failure');
-      await this.#deps.audit.record({ actor: actorOf(identity), action: 'mqtt.connect', outcome: 'denied', source, target: targetOf(identity), details: { reason, clientId: clientId.slice(0, 128) } });
+      // With the database down the refusal cannot be recorded; the device is refused all the same (fail closed).
+      await this.#deps.audit
+        .record({ actor: actorOf(identity), action: 'mqtt.connect', outcome: 'denied', source, target: targetOf(identity), details: { reason, clientId: clientId.slice(0, 128) } })
+        .catch((error: unknown) => this.#deps.logger.error({ err: error, reason }, 'could not record a refused connection'));
       return { admit: false, reasonCode, reasonString: message };
     };
     if (certificate === undefined) return refuse(0x87, 'no-certificate', 'a client certificate is required');
-    const identity = await identify(this.#deps, certificate, source).catch(() => null);
+    let identity: DeviceIdentity | null;
+    try {
+      identity = await identify(this.#deps, certificate, source);
+    } catch {
+      // Nothing is admitted on data the node cannot read: MQTT 5 "Server unavailable", the device retries later.
+      return refuse(0x88, 'registry-unavailable', 'the registry cannot be reached; try again later');
+    }
     if (identity === null) return refuse(0x87, 'unknown-certificate', 'this certificate was not issued or registered by Fleetward');
     if (identity.certificateStatus !== 'active') return refuse(0x87, 'certificate-revoked', 'this certificate is revoked', identity);
     if (identity.kind === 'device' && identity.thingState !== 'active' && identity.thingState !== 'quarantined') return refuse(0x87, 'thing-state', `the thing is ${identity.thingState}`, identity);
