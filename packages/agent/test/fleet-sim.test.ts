@@ -45,12 +45,15 @@ describe('fleetward-sim', () => {
     expect(summary.acknowledged).toBe(summary.published);
   });
 
-  it('hostile: every attempt on another device, the fleet, the limits or with a revoked certificate is refused', async () => {
+  it('hostile: every attempt on another device, the fleet, the limits or with a revoked certificate is refused, and detected', async () => {
     const { n, api } = await fleetNode();
     const summary = await runFleet(api, { caPem: n.caPem, mqttUrl: n.mqttUrl }, parseSimOptions(['--devices', '10', '--duration', '2', '--profile', 'hostile']));
     expect(summary, JSON.stringify(summary)).toMatchObject({ provisioned: 10 });
     expect(summary.attacks.attempted, JSON.stringify(summary)).toBe(10 * 3 + 1);
     expect(summary.attacks.refused).toBe(summary.attacks.attempted);
+    // And detected (rule 5): every device's flood and its attempts on another device raised an alert.
+    expect(summary.attacks.expectedDetections).toBe(10 * 2);
+    expect(summary.attacks.detected, JSON.stringify(summary.attacks)).toBe(summary.attacks.expectedDetections);
   });
 
   it('the command refuses bad usage and a missing node with exit 2 and a clear message', async () => {

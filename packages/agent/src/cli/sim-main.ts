@@ -22,12 +22,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       console.log(`provisioned ${summary.provisioned}  connected ${summary.connected}  published ${summary.published}  acknowledged ${summary.acknowledged}  refused ${summary.refused}  errors ${summary.errors}`);
       if (summary.connectSeconds !== null) console.log(`whole fleet online after ${summary.connectSeconds.toFixed(1)} s`);
       if (summary.malformed + summary.deferred > 0) console.log(`malformed readings refused on the devices ${summary.malformed}, deferred on low battery ${summary.deferred}`);
-      if (summary.attacks.attempted > 0) console.log(`attacks refused ${summary.attacks.refused} of ${summary.attacks.attempted}`);
+      if (summary.attacks.attempted > 0) console.log(`attacks refused ${summary.attacks.refused} of ${summary.attacks.attempted}, detected ${summary.attacks.detected} of ${summary.attacks.expectedDetections}`);
       const u = summary.updates;
       if (u.succeeded + u.failed + u.rejected + u.reboots > 0) console.log(`updates succeeded ${u.succeeded}  failed ${u.failed}  rejected ${u.rejected}  reboots ${u.reboots}`);
       for (const error of summary.firstErrors) console.log(`error: ${error}`);
     }
-    return summary.errors > 0 || summary.attacks.refused < summary.attacks.attempted ? 1 : 0;
+    return summary.errors > 0 || summary.attacks.refused < summary.attacks.attempted || summary.attacks.detected < summary.attacks.expectedDetections ? 1 : 0;
   } catch (error) {
     if (error instanceof FleetwardError) {
       console.error(`fleetward-sim: ${error.message} (${error.code})${error.code === 'FW_ERR_USAGE' ? `\n${SIM_USAGE}` : ''}`);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setUpFleet } from './fleet-setup.js';
+import { setUpFleet, type FleetSetup } from './fleet-setup.js';
 import { FlappingLink } from './flapping-link.js';
 import type { NodeApi } from './node-api.js';
 import type { SimOptions } from './sim-options.js';
@@ -24,7 +24,8 @@ export interface SimSummary {
   readonly malformed: number;
   readonly deferred: number;
   readonly errors: number;
-  readonly attacks: { readonly attempted: number; readonly refused: number };
+  /** `detected`: (device, behaviour) pairs of the hostile security profile that raised an alert. */
+  readonly attacks: { readonly attempted: number; readonly refused: number; readonly detected: number; readonly expectedDetections: number };
   /** Update jobs finished by the devices (with --trusted-root), and their simulated reboots. */
   readonly updates: { readonly succeeded: number; readonly failed: number; readonly rejected: number; readonly reboots: number };
   /** Seconds from the start until every provisioned device was online for the first time. */
@@ -53,22 +54,27 @@ export class SimulatedFleet {
   readonly #root: string;
   readonly #link: FlappingLink | null;
   readonly #template: string;
+  readonly #detection: FleetSetup['detection'];
+  readonly #api: NodeApi;
+  #detected = 0;
   readonly #started = Date.now();
   readonly #latencies: number[] = [];
   #connectSeconds: number | null = null;
 
-  private constructor(devices: SimulatedDevice[], options: SimOptions, root: string, link: FlappingLink | null, template: string) {
+  private constructor(devices: SimulatedDevice[], options: SimOptions, root: string, link: FlappingLink | null, setup: FleetSetup, api: NodeApi) {
     this.devices = devices;
     this.#options = options;
     this.#root = root;
     this.#link = link;
-    this.#template = template;
+    this.#template = setup.template;
+    this.#detection = setup.detection;
+    this.#api = api;
   }
 
   static async create(api: NodeApi, target: { readonly caPem: string; readonly mqttUrl: string }, options: SimOptions): Promise<SimulatedFleet> {
     const root = await mkdtemp(join(tmpdir(), 'fleetward-sim-'));
     // Devices that take updates are registered with their hardware as thing type (what deployments match).
-    const setup = await setUpFleet(api, { thingType: options.trustedRoot === null ? null : options.hardware });
+    const setup = await setUpFleet(api, { thingType: options.trustedRoot === null ? null : options.hardware, hostile: options.profile === 'hostile' ? { ratePerSecond: options.rate } : null });
     await writeClaim(root, setup);
     const caFile = join(root, 'ca.pem');
     await writeFile(caFile, target.caPem);
@@ -86,7 +92,7 @@ export class SimulatedFleet {
       updates: options.trustedRoot === null ? null : { trustedRoot: options.trustedRoot, hardware: options.hardware },
     };
     const devices = Array.from({ length: options.devices }, (_, i) => new SimulatedDevice(env, i));
-    return new SimulatedFleet(devices, options, root, link, setup.template);
+    return new SimulatedFleet(devices, options, root, link, setup, api);
   }
 
   progress(): Progress {
@@ -122,6 +128,26 @@ export class SimulatedFleet {
     const attacks = this.#options.profile === 'hostile' ? inBatches(this.devices, this.#options.concurrency, (d, i) => d.attack(this.devices[(i + 1) % this.devices.length]?.name ?? d.name)) : Promise.resolve();
     await Promise.all([...senders, attacks]);
     await Promise.all(this.devices.map((d) => d.agent?.drained(5_000) ?? Promise.resolve(true)));
+    if (this.#options.profile === 'hostile') this.#detected = await this.#countDetections();
+  }
+
+  /** The hostile profile's alerts the node raised, per device and behaviour (waiting up to 5 s for the last ones). */
+  async #countDetections(): Promise<number> {
+    const detection = this.#detection;
+    if (detection === null) return 0;
+    const deadline = Date.now() + 5_000;
+    let found = 0;
+    for (;;) {
+      const seen = await Promise.all(
+        this.devices.map(async (d) => {
+          const { alerts } = await this.#api.call<{ alerts: { profile: string | null; behavior: string }[] }>('GET', `/api/v1/alerts?thing=${d.name}`);
+          return new Set(alerts.filter((a) => a.profile === detection.profile).map((a) => a.behavior)).size;
+        }),
+      );
+      found = seen.reduce((a, b) => a + b, 0);
+      if (found >= this.devices.length * detection.behaviors.length || Date.now() > deadline) return found;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   /** Publish-to-subscriber delays seen so far (ms), and forgets them. */
@@ -145,7 +171,12 @@ export class SimulatedFleet {
       malformed: sum(devices, (d) => d.counts.malformed),
       deferred: sum(devices, (d) => d.counts.deferred),
       errors: end.errors,
-      attacks: { attempted: sum(devices, (d) => d.counts.attacksAttempted), refused: sum(devices, (d) => d.counts.attacksRefused) },
+      attacks: {
+        attempted: sum(devices, (d) => d.counts.attacksAttempted),
+        refused: sum(devices, (d) => d.counts.attacksRefused),
+        detected: this.#detected,
+        expectedDetections: this.#detection === null || this.#options.profile !== 'hostile' ? 0 : devices.length * this.#detection.behaviors.length,
+      },
       updates: {
         succeeded: sum(devices, (d) => d.counts.updates.succeeded),
         failed: sum(devices, (d) => d.counts.updates.failed),

@@ -354,6 +354,7 @@ export class DeviceGateway {
     await this.#deps.audit.record({ actor: actorOf(identity), action: takeover ? 'mqtt.takeover' : 'mqtt.connect', outcome: 'success', source, target: targetOf(identity), details: { clientId, serial: identity.serial, protocol: connect.protocolVersion === 5 ? 'mqtt5' : 'mqtt3.1.1' } });
     this.#deps.metrics.mqttConnects.inc({ outcome: 'success', reason: takeover ? 'takeover' : 'new' });
     if (identity.kind === 'device') {
+      this.#deps.monitor.cloud.arm(identity.thing, identity.groups);
       this.#deps.monitor.cloud.connectAttempt(identity.thing, source, 'accepted');
       this.#deps.monitor.cloud.connected(identity.thing, identity.serial, source, this.#deps.clock.now());
     }

@@ -38,6 +38,7 @@ export async function openMonitorServices(deps: { readonly config: Config; reado
     retentionDays: config.monitor.retentionDays,
     ...(countryOf !== undefined && { countryOf }),
   });
+  profiles.onChange(() => void windows.refreshTripwires().catch((error: unknown) => logger.error({ err: error }, 'could not arm the immediate behaviours')));
   await windows.start();
   return { windows, metrics, profiles, jobs: () => [windows.job(), windows.retentionJob()] };
 }

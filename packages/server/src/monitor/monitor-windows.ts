@@ -67,8 +67,8 @@ export class MonitorWindows {
    * counters raise their detection the moment they pass the value, without waiting for the window.
    */
   async refreshTripwires(): Promise<void> {
-    const { profiles, byThing } = await this.#deps.profiles.assignments();
-    this.cloud.watch(tripwiresFor(profiles, byThing), (thing, wire, observed) => {
+    const { profiles, byThing, byGroup } = await this.#deps.profiles.assignments();
+    this.cloud.watch(tripwiresFor(profiles, byThing), tripwiresFor(profiles, byGroup), (thing, wire, observed) => {
       const detection = tripwireDetection(thing, wire, observed, this.#deps.clock.now());
       this.#deps.sink.detected(detection).catch((error: unknown) => this.#deps.logger.error({ err: error, thing, behavior: wire.behavior.name }, 'the alert service refused a detection'));
     });

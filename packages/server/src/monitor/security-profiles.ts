@@ -24,8 +24,15 @@ export interface StoredProfile {
 export class SecurityProfiles {
   readonly #deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock; readonly customKinds?: () => Promise<ReadonlyMap<string, MetricKind>> };
 
+  /** Told after every change made here (this node arms the new immediate behaviours at once; other nodes within seconds). */
+  #changed: () => void = () => undefined;
+
   constructor(deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock; readonly customKinds?: () => Promise<ReadonlyMap<string, MetricKind>> }) {
     this.#deps = deps;
+  }
+
+  onChange(listener: () => void): void {
+    this.#changed = listener;
   }
 
   /** Creates a profile, or replaces one of the same name (its attachments stay). */
@@ -41,6 +48,7 @@ export class SecurityProfiles {
         .execute();
       await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'monitor.profile.create', outcome: 'success', target: `profile:${profile.name}`, details: { behaviors: profile.behaviors.map((b) => b.name) } }]);
     });
+    this.#changed();
     return this.get(profile.name);
   }
 
@@ -65,6 +73,7 @@ export class SecurityProfiles {
       await trx.deleteFrom('security_profile_groups').where('profile', '=', name).execute();
       await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'monitor.profile.delete', outcome: 'success', target: `profile:${name}` }]);
     });
+    this.#changed();
   }
 
   async attach(name: string, group: string, actor: Actor): Promise<void> {
@@ -75,6 +84,7 @@ export class SecurityProfiles {
       await trx.insertInto('security_profile_groups').values({ profile: name, group_name: group, created_at: this.#deps.clock.now().toISOString(), created_by: actor.name }).onConflict((oc) => oc.columns(['profile', 'group_name']).doNothing()).execute();
       await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'monitor.profile.attach', outcome: 'success', target: `profile:${name}`, details: { group } }]);
     });
+    this.#changed();
   }
 
   async detach(name: string, group: string, actor: Actor): Promise<void> {
@@ -83,6 +93,7 @@ export class SecurityProfiles {
       if (Number(result.numDeletedRows) === 0) throw new FleetwardError('FW_ERR_NOT_FOUND', `profile ${name} is not attached to ${group}`);
       await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'monitor.profile.detach', outcome: 'success', target: `profile:${name}`, details: { group } }]);
     });
+    this.#changed();
   }
 
   /**
@@ -90,7 +101,7 @@ export class SecurityProfiles {
    * apply to it (through a group it is in, or one of that group's ancestors). A stored document
    * that no longer parses (a custom metric undeclared since) is skipped, not fatal.
    */
-  async assignments(): Promise<{ readonly profiles: ReadonlyMap<string, SecurityProfile>; readonly byThing: ReadonlyMap<string, readonly string[]> }> {
+  async assignments(): Promise<{ readonly profiles: ReadonlyMap<string, SecurityProfile>; readonly byThing: ReadonlyMap<string, readonly string[]>; readonly byGroup: ReadonlyMap<string, readonly string[]> }> {
     const { db } = this.#deps.store;
     const profiles = new Map<string, SecurityProfile>();
     const customKinds = (await this.#deps.customKinds?.()) ?? new Map<string, MetricKind>();
@@ -103,7 +114,10 @@ export class SecurityProfiles {
     }
     const attachments = await db.selectFrom('security_profile_groups').select(['profile', 'group_name']).execute();
     const byThing = new Map<string, string[]>();
-    if (attachments.length === 0) return { profiles, byThing };
+    // The groups profiles are attached to, for things that join them between refreshes (a thing's effective groups include ancestors).
+    const byGroup = new Map<string, string[]>();
+    for (const { profile, group_name } of attachments) if (profiles.has(profile)) byGroup.set(group_name, [...(byGroup.get(group_name) ?? []), profile]);
+    if (attachments.length === 0) return { profiles, byThing, byGroup };
     const groups = await db.selectFrom('thing_groups').select(['id', 'name', 'parent_id']).execute();
     for (const { profile, group_name } of attachments) {
       if (!profiles.has(profile)) continue;
@@ -118,7 +132,7 @@ export class SecurityProfiles {
         else if (!list.includes(profile)) list.push(profile);
       }
     }
-    return { profiles, byThing };
+    return { profiles, byThing, byGroup };
   }
 }
 

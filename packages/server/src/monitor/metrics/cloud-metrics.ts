@@ -53,7 +53,8 @@ export class CloudMetrics {
   #unattributed = { connectAttempts: 0, authnFailures: 0 };
   #overflow = 0;
   /** Immediate behaviours per thing, and what is told when one trips (once per window each). */
-  #tripwires: ReadonlyMap<string, readonly Tripwire[]> = new Map();
+  #tripwires = new Map<string, readonly Tripwire[]>();
+  #groupTripwires: ReadonlyMap<string, readonly Tripwire[]> = new Map();
   #onTrip: ((thing: string, wire: Tripwire, observed: number) => void) | null = null;
   #trippedBy = new Map<string, Set<Tripwire>>();
 
@@ -153,9 +154,17 @@ export class CloudMetrics {
    * The immediate behaviours to watch (monitor-windows.ts refreshes them): each trips at most once
    * per window per thing, the moment its count passes the value.
    */
-  watch(tripwires: ReadonlyMap<string, readonly Tripwire[]>, onTrip: (thing: string, wire: Tripwire, observed: number) => void): void {
-    this.#tripwires = tripwires;
+  watch(byThing: ReadonlyMap<string, readonly Tripwire[]>, byGroup: ReadonlyMap<string, readonly Tripwire[]>, onTrip: (thing: string, wire: Tripwire, observed: number) => void): void {
+    this.#tripwires = new Map(byThing);
+    this.#groupTripwires = byGroup;
     this.#onTrip = onTrip;
+  }
+
+  /** A device was admitted with these (effective) groups: it is watched at once, not only from the next refresh. */
+  arm(thing: string, groups: readonly string[]): void {
+    if (this.#groupTripwires.size === 0 || this.#tripwires.has(thing)) return;
+    const wires = [...new Set(groups.flatMap((g) => this.#groupTripwires.get(g) ?? []))];
+    if (wires.length > 0) this.#tripwires.set(thing, wires);
   }
 
   /** O(1) for a device without immediate behaviours (a map lookup). */

@@ -23,7 +23,7 @@ describe('immediate behaviours (tripwires)', () => {
   it('trips once per window, the moment the count passes the value, and again in the next window', () => {
     const cloud = new CloudMetrics(START);
     const trips: { thing: string; behavior: string; observed: number }[] = [];
-    cloud.watch(tripwiresFor(new Map([['fast', profile]]), new Map([['d1', ['fast']]])), (thing, wire, observed) => trips.push({ thing, behavior: wire.behavior.name, observed }));
+    cloud.watch(tripwiresFor(new Map([['fast', profile]]), new Map([['d1', ['fast']]])), new Map(), (thing, wire, observed) => trips.push({ thing, behavior: wire.behavior.name, observed }));
     for (let i = 0; i < 3; i++) cloud.message('d1', 'in', 10);
     expect(trips).toEqual([]);
     cloud.message('d1', 'in', 10);
@@ -38,6 +38,19 @@ describe('immediate behaviours (tripwires)', () => {
     cloud.drain(new Date(START.getTime() + 60_000));
     for (let i = 0; i < 4; i++) cloud.message('d1', 'in', 10);
     expect(trips).toHaveLength(3);
+  });
+
+  it('watches a device that joined a profiled group since the last refresh, from its admission', () => {
+    const cloud = new CloudMetrics(START);
+    const trips: string[] = [];
+    cloud.watch(new Map(), tripwiresFor(new Map([['fast', profile]]), new Map([['field', ['fast']]])), (thing) => trips.push(thing));
+    cloud.arm('new-device', ['site', 'field']);
+    cloud.arm('other', ['site']);
+    for (let i = 0; i < 5; i++) {
+      cloud.message('new-device', 'in', 1);
+      cloud.message('other', 'in', 1);
+    }
+    expect(trips).toEqual(['new-device']);
   });
 
   it('raises the detection the window would raise (same dedupe key and actions)', () => {
