@@ -3,8 +3,8 @@ import type { IssuedToken } from '../../src/access/operators.js';
 import type { Role } from '../../src/access/roles.js';
 import type { Clock } from '../../src/clock.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { buildNode, localActor, openHome, type FleetwardNode } from '../../src/node.js';
-import { testEnvironment, type Dialect, type TestEnvironment } from './environment.js';
+import { buildNode, closeContext, localActor, openHome, type FleetwardNode, type NodeContext } from '../../src/node.js';
+import { testEnvironment, TestClock, type Dialect, type TestEnvironment } from './environment.js';
 
 /** Everything the node logged, as text, to check that no secret ever reaches the log. */
 export class LogCapture extends Writable {
@@ -46,4 +46,12 @@ export async function startTestNode(dialect: Dialect, options: { clock?: Clock; 
       await env.cleanup();
     },
   };
+}
+
+/** A freshly created data folder's context (no node built), on a test clock; its cleanup is pushed to `cleanups`. */
+export async function freshContext(dialect: Dialect, cleanups: (() => Promise<void>)[]): Promise<NodeContext> {
+  const env = await testEnvironment(dialect);
+  const { context } = await openHome(env.config(), { create: true, clock: new TestClock() });
+  cleanups.push(() => env.cleanup(), () => closeContext(context));
+  return context;
 }

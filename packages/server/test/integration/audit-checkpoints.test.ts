@@ -6,21 +6,15 @@ import { auditKeyId, publicKeyPem, signCheckpoint, trustedKey } from '../../src/
 import { AuditCheckpoints, auditCheckpointJob } from '../../src/audit/audit-checkpoints.js';
 import type { AuditEvent } from '../../src/audit/audit-events.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
-import { closeContext, openHome, type NodeContext } from '../../src/node.js';
+import type { NodeContext } from '../../src/node.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
+import { DIALECTS, TestClock } from '../helpers/environment.js';
+import { freshContext } from '../helpers/test-node.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
-
-async function freshContext(dialect: Dialect): Promise<NodeContext> {
-  const env = await testEnvironment(dialect);
-  const { context } = await openHome(env.config(), { create: true, clock: new TestClock() });
-  cleanups.push(() => env.cleanup(), () => closeContext(context));
-  return context;
-}
 
 function checkpointsOf(context: NodeContext, everyEvents = 0): AuditCheckpoints {
   return new AuditCheckpoints({ store: context.store, clock: context.clock, sealer: context.keyRing, everyEvents });
@@ -65,7 +59,7 @@ async function rewriteAndRechain(context: NodeContext, seq: number): Promise<voi
 
 describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   it('signs the head once per new head, verifies chain and checkpoints, and exports the public key', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context);
     await fill(context, 50);
     const first = await checkpoints.checkpoint();
@@ -89,7 +83,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('an event rewritten and the whole chain recomputed: the chain alone passes, the checkpoint catches it', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context);
     await fill(context, 30);
     const c1 = await checkpoints.checkpoint();
@@ -109,7 +103,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('the events after a checkpoint deleted and the head reset: reported as truncated', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context);
     await fill(context, 20);
     const c1 = await checkpoints.checkpoint();
@@ -128,7 +122,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('a checkpoint forged without the key, or altered, or signed by a key planted in the database: refused', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context);
     await fill(context, 10);
     const c1 = await checkpoints.checkpoint();
@@ -156,7 +150,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('checkpoints deleted: a gap, or all of them, is reported; deleting only the newest is visible only by its age', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context);
     for (let i = 0; i < 3; i++) {
       await fill(context, 5);
@@ -181,7 +175,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('a trail that never had a checkpoint verifies, with a warning', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const result = await checkpointsOf(context).verify(context.audit);
     expect(result.ok).toBe(true);
     expect(result.checkpoints.checked).toBe(0);
@@ -189,7 +183,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('several nodes checkpointing at once keep one gap-free sequence and one key', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const stores: Store[] = [context.store];
     for (let i = 0; i < 2; i++) {
       const store = await openStore(
@@ -215,7 +209,7 @@ describe.each(DIALECTS)('signed audit checkpoints on %s', (dialect) => {
   });
 
   it('checkpoints every N events, and the signing key survives a key-encryption-key rotation', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const checkpoints = checkpointsOf(context, 40);
     const audit = new AuditLog(context.store, context.clock, (count) => checkpoints.noteAppended(count));
     await Promise.all(Array.from({ length: 100 }, (_, i) => audit.record(event(i))));

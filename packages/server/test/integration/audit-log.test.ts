@@ -2,21 +2,15 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import type { AuditEvent } from '../../src/audit/audit-events.js';
-import { closeContext, openHome, type NodeContext } from '../../src/node.js';
+import type { NodeContext } from '../../src/node.js';
 import { openStore } from '../../src/store/store.js';
-import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
+import { DIALECTS, TestClock } from '../helpers/environment.js';
+import { freshContext } from '../helpers/test-node.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
-
-async function freshContext(dialect: Dialect): Promise<NodeContext> {
-  const env = await testEnvironment(dialect);
-  const { context } = await openHome(env.config(), { create: true, clock: new TestClock() });
-  cleanups.push(() => env.cleanup(), () => closeContext(context));
-  return context;
-}
 
 function event(n: number): AuditEvent {
   return { actor: `operator:o${n % 3}`, action: 'token.create', outcome: 'success', target: `token:t${n}`, source: '127.0.0.1', details: { n, nested: { b: [1, 'two'], a: null } } };
@@ -37,7 +31,7 @@ async function removeAppendOnlyGuard(context: NodeContext): Promise<void> {
 
 describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   it('appends in order with every event linked to the one before, and verifies', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const before = (await context.audit.verify()).checked;
     await fill(context, 250);
     const result = await context.audit.verify();
@@ -49,7 +43,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   });
 
   it('two writers on one database (a node and the CLI) extend one chain without forking it', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const second = await openStore(
       context.store.dialect === 'sqlite'
         ? { kind: 'sqlite', file: context.layout.databaseFile }
@@ -64,7 +58,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   });
 
   it('an event out of bounds is a rejected promise (never a synchronous throw) and writes nothing', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const before = await context.audit.verify();
     const oversized = context.audit.record({ actor: 'node', action: 'node.start', outcome: 'success', details: { blob: 'x'.repeat(20_000) } });
     await expect(oversized).rejects.toMatchObject({ code: 'FW_ERR_INTERNAL' });
@@ -73,7 +67,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   });
 
   it('an event recorded inside a transaction that rolls back leaves no trace', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     const before = await context.audit.verify();
     await expect(
       context.store.db.transaction().execute(async (trx) => {
@@ -85,7 +79,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   });
 
   it('the database refuses to change, delete or truncate audit events', async () => {
-    const context = await freshContext(dialect);
+    const context = await freshContext(dialect, cleanups);
     await fill(context, 3);
     await expect(sql`update audit_events set actor = 'x' where seq = 1`.execute(context.store.db)).rejects.toThrow(/append-only/);
     await expect(sql`delete from audit_events where seq = 2`.execute(context.store.db)).rejects.toThrow(/append-only/);
@@ -96,7 +90,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
   describe('tampering with rows by an attacker who removed the database guard is found, naming the first bad event', () => {
 
     it('a modified row', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 20);
       await removeAppendOnlyGuard(context);
       await sql`update audit_events set actor = 'operator:mallory' where seq = 12`.execute(context.store.db);
@@ -104,7 +98,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     });
 
     it('a modified row whose hash was recomputed by the attacker', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 20);
       await removeAppendOnlyGuard(context);
       const { chainHash } = await import('../../src/audit/audit-chain.js');
@@ -116,7 +110,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     });
 
     it('a deleted row', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 20);
       await removeAppendOnlyGuard(context);
       await sql`delete from audit_events where seq = 7`.execute(context.store.db);
@@ -124,7 +118,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     });
 
     it('two rows reordered (sequence numbers swapped)', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 20);
       await removeAppendOnlyGuard(context);
       await sql`update audit_events set seq = -1 where seq = 9`.execute(context.store.db);
@@ -134,7 +128,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     });
 
     it('the newest rows deleted (truncation)', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 20);
       await removeAppendOnlyGuard(context);
       const head = (await context.audit.verify()).head;
@@ -143,7 +137,7 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     });
 
     it('a forged row appended past the head', async () => {
-      const context = await freshContext(dialect);
+      const context = await freshContext(dialect, cleanups);
       await fill(context, 5);
       await removeAppendOnlyGuard(context);
       const [last] = await context.audit.list({ afterSeq: (await context.audit.verify()).checked - 1, limit: 1 });

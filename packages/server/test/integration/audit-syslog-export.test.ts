@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,29 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, chainHash } from '../../src/audit/audit-chain.js';
 import { AuditSyslogExport, auditSyslogJob } from '../../src/audit/audit-syslog-export.js';
 import type { AuditEvent } from '../../src/audit/audit-events.js';
-import { closeContext, openHome, type NodeContext } from '../../src/node.js';
-import { DIALECTS, testEnvironment, TestClock, type Dialect } from '../helpers/environment.js';
+import type { NodeContext } from '../../src/node.js';
+import { DIALECTS, type Dialect } from '../helpers/environment.js';
+import { freePort } from '../helpers/ports.js';
+import { freshContext } from '../helpers/test-node.js';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
-
-async function freshContext(dialect: Dialect): Promise<NodeContext> {
-  const env = await testEnvironment(dialect);
-  const { context } = await openHome(env.config(), { create: true, clock: new TestClock() });
-  cleanups.push(() => env.cleanup(), () => closeContext(context));
-  return context;
-}
-
-async function sparePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 /** A throwaway CA and a server certificate for 127.0.0.1, issued with openssl. */
 async function issueCertificates(dir: string): Promise<void> {
@@ -109,10 +96,10 @@ async function fill(context: NodeContext, count: number): Promise<void> {
 }
 
 async function setUp(dialect: Dialect): Promise<{ context: NodeContext; rsyslog: Rsyslog; dir: string; port: number }> {
-  const context = await freshContext(dialect);
+  const context = await freshContext(dialect, cleanups);
   const dir = await mkdtemp(join(tmpdir(), 'fleetward-rsyslog-'));
   await issueCertificates(dir);
-  const port = await sparePort();
+  const port = await freePort();
   const rsyslog = new Rsyslog(dir, port);
   cleanups.push(() => rm(dir, { recursive: true, force: true }), () => rsyslog.stop());
   await rsyslog.start();
