@@ -42,3 +42,4 @@ process.on('message', (request: Request) => {
     (error: unknown) => send({ id: request.id, error: error instanceof Error ? error.message : String(error) }),
   );
 });
+process.on('SIGTERM', () => process.exit(0));

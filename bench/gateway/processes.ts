@@ -16,7 +16,7 @@ class Child {
   #output = '';
 
   constructor(script: string, args: readonly string[], env: NodeJS.ProcessEnv) {
-    this.process = fork(script, args, { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.process = fork(script, args, { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROF_DIR && script.includes('gateway-node') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF_DIR}`] : [])], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.process.stderr?.on('data', (chunk: Buffer) => (this.#output = (this.#output + chunk.toString()).slice(-4000)));
     this.process.on('message', (message: Record<string, unknown>) => {
       const waiter = typeof message.id === 'number' ? this.#waiting.get(message.id) : undefined;

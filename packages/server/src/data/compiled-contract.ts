@@ -13,8 +13,10 @@ export interface StorageGroup {
   readonly retentionSeconds: number;
   /** Field path → minimized value. */
   readonly fields: { [path: string]: JsonValue };
-  /** Field path → its class. */
-  readonly classes: { [path: string]: Classification };
+  /** `fields` as stored (JSON), made once per message on the ingest path. */
+  readonly fieldsJson: string;
+  /** JSON object: field path → its class. */
+  readonly classesJson: string;
 }
 
 /** A value to put in the token vault: the token stands in for it everywhere else. */
@@ -28,6 +30,8 @@ export interface TokenizedValue {
 export interface Minimized {
   /** What subscribers receive and what is stored: the payload after every transform. */
   readonly payload: { [key: string]: JsonValue };
+  /** The payload as subscribers receive it (JSON). */
+  readonly payloadJson: string;
   readonly groups: readonly StorageGroup[];
   readonly tokens: readonly TokenizedValue[];
 }
@@ -38,7 +42,23 @@ interface Unit {
   readonly spec: FieldSpec;
   readonly names: readonly string[];
   readonly apply: Apply;
-  readonly groupKey: number;
+  /** Index of the unit's retention in the contract's list of retentions (its row). */
+  readonly group: number;
+}
+
+/** One retention of a contract: the fields stored in its row. */
+interface Retention {
+  readonly seconds: number;
+  readonly fields: number;
+  /** The classes JSON of a row with every one of its fields (the usual case, so made once). */
+  readonly fullClassesJson: string;
+}
+
+/** A row being filled while a message is minimized. */
+interface RowDraft {
+  classification: Classification;
+  readonly fields: { [path: string]: JsonValue };
+  count: number;
 }
 
 /**
@@ -53,13 +73,23 @@ export class CompiledContract {
   readonly #levels: readonly string[];
   readonly #check: Check;
   readonly #units: readonly Unit[];
+  readonly #retentions: readonly Retention[];
+  /** Every field at the top level and one retention: a message's only row holds exactly its payload. */
+  readonly #payloadIsRow: boolean;
 
   constructor(contract: DataContract, crypto: FieldCrypto) {
     this.contract = contract;
     this.#levels = contract.topic.split('/');
     this.specificity = this.#levels.filter((l) => l !== '+' && l !== '#').length * 2 - (this.#levels.at(-1) === '#' ? 1 : 0);
     this.#check = compileSchema(contract.schema);
-    this.#units = contract.fields.map((spec) => ({ spec, names: spec.path.split('.'), apply: transformOf(contract, spec, crypto), groupKey: spec.retentionSeconds }));
+    // Dropped fields are never stored: they belong to no row.
+    const seconds = [...new Set(contract.fields.filter((f) => f.transform.kind !== 'drop').map((f) => f.retentionSeconds))];
+    this.#units = contract.fields.map((spec) => ({ spec, names: spec.path.split('.'), apply: transformOf(contract, spec, crypto), group: seconds.indexOf(spec.retentionSeconds) }));
+    this.#retentions = seconds.map((retention, group) => {
+      const members = this.#units.filter((u) => u.group === group && u.spec.transform.kind !== 'drop');
+      return { seconds: retention, fields: members.length, fullClassesJson: JSON.stringify(Object.fromEntries(members.map((u) => [u.spec.path, u.spec.classification]))) };
+    });
+    this.#payloadIsRow = seconds.length === 1 && this.#units.every((u) => u.names.length === 1);
   }
 
   /** Whether the contract's topic filter, with the variable bound to this thing, matches the topic (MQTT 4.7 wildcards). */
@@ -83,10 +113,10 @@ export class CompiledContract {
 
   /** Validates a parsed payload and minimizes it; a Violation when it does not conform. */
   minimize(value: ParsedJson, thing: string): Minimized | Violation {
-    const violation = this.#check(value, '$');
-    if (violation !== null) return violation;
+    const violation = this.#check(value);
+    if (violation !== null) return { ...violation, path: `$${violation.path}` };
     const payload: { [key: string]: JsonValue } = {};
-    const groups = new Map<number, { classification: Classification; retentionSeconds: number; fields: { [path: string]: JsonValue }; classes: { [path: string]: Classification } }>();
+    const rows: (RowDraft | undefined)[] = new Array<RowDraft | undefined>(this.#retentions.length);
     const tokens: TokenizedValue[] = [];
     for (const unit of this.#units) {
       let current: ParsedJson | undefined = value;
@@ -96,15 +126,37 @@ export class CompiledContract {
       if (out === undefined) continue;
       setPath(payload, unit.names, out);
       const { classification, path } = unit.spec;
-      let group = groups.get(unit.groupKey);
-      if (group === undefined) {
-        group = { classification, retentionSeconds: unit.groupKey, fields: {}, classes: {} };
-        groups.set(unit.groupKey, group);
-      } else if (classRank(classification) > classRank(group.classification)) group.classification = classification;
-      group.fields[path] = out;
-      group.classes[path] = classification;
+      const row = rows[unit.group];
+      if (row === undefined) rows[unit.group] = { classification, fields: { [path]: out }, count: 1 };
+      else {
+        if (classRank(classification) > classRank(row.classification)) row.classification = classification;
+        row.fields[path] = out;
+        row.count += 1;
+      }
     }
-    return { payload, groups: [...groups.values()], tokens };
+    const payloadJson = JSON.stringify(payload);
+    const groups: StorageGroup[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (row === undefined) continue;
+      const retention = this.#retentions[i] as Retention;
+      groups.push({
+        classification: row.classification,
+        retentionSeconds: retention.seconds,
+        fields: row.fields,
+        // Same keys in the same order as the payload: the row's JSON is the payload's.
+        fieldsJson: this.#payloadIsRow ? payloadJson : JSON.stringify(row.fields),
+        classesJson: row.count === retention.fields ? retention.fullClassesJson : this.#classesJson(row),
+      });
+    }
+    return { payload, payloadJson, groups, tokens };
+  }
+
+  /** A row missing some of its (optional) fields: the classes of those it has, in field order. */
+  #classesJson(row: RowDraft): string {
+    const classes: Record<string, Classification> = {};
+    for (const unit of this.#units) if (unit.spec.path in row.fields) classes[unit.spec.path] = unit.spec.classification;
+    return JSON.stringify(classes);
   }
 }
 

@@ -104,7 +104,7 @@ export class DataIngest {
           return backlog;
         }
         this.#count(input.thing, 'accepted', null);
-        return { verdict: 'accept', payload: Buffer.from(JSON.stringify(evaluation.payload)), record };
+        return { verdict: 'accept', payload: Buffer.from(evaluation.payloadJson), record };
       }
     }
   }

@@ -27,15 +27,23 @@ export interface PurgeReport {
   readonly vaultEntries: number;
 }
 
+export interface RetentionDependencies {
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  /** Writes the telemetry still queued, so an erasure also covers what the thing sent just before it. */
+  readonly flushWrites?: () => Promise<void>;
+}
+
 /**
  * Deletes what is past its retention, in bounded batches so a large backlog never holds a long
  * lock, and erases one thing's data on request (right to erasure). Both are audited with counts.
  */
 export class DataRetention {
-  readonly #deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock };
+  readonly #deps: RetentionDependencies;
   readonly #options: RetentionOptions;
 
-  constructor(deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock }, options: Partial<RetentionOptions> = {}) {
+  constructor(deps: RetentionDependencies, options: Partial<RetentionOptions> = {}) {
     this.#deps = deps;
     this.#options = { ...DEFAULT_RETENTION_OPTIONS, ...options };
   }
@@ -81,6 +89,8 @@ export class DataRetention {
 
   /** Erases every stored row and vault entry of one thing, in one transaction, and proves it with the counts. */
   async purgeThing(thing: string, actor: Actor): Promise<PurgeReport> {
+    // Before the transaction: the writer waits for the same write lock.
+    await this.#deps.flushWrites?.();
     return this.#deps.store.db.transaction().execute(async (trx) => {
       const rows = Number((await trx.deleteFrom('data_telemetry').where('thing', '=', thing).executeTakeFirst()).numDeletedRows);
       const vaultEntries = Number((await trx.deleteFrom('data_token_vault').where('thing', '=', thing).executeTakeFirst()).numDeletedRows);

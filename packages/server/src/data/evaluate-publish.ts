@@ -32,7 +32,7 @@ export interface Refused {
 export type Unseal = (value: ParsedJson, input: PublishInput) => { readonly ok: true; readonly value: ParsedJson } | { readonly ok: false; readonly refused: Refused };
 
 export type Evaluation =
-  | { readonly verdict: 'accept'; readonly contract: CompiledContract; readonly payload: { [key: string]: JsonValue }; readonly groups: readonly StorageGroup[]; readonly tokens: readonly TokenizedValue[] }
+  | { readonly verdict: 'accept'; readonly contract: CompiledContract; readonly payload: { [key: string]: JsonValue }; readonly payloadJson: string; readonly groups: readonly StorageGroup[]; readonly tokens: readonly TokenizedValue[] }
   /** No contract, and unmatched topics pass (reported as a finding): delivered as sent, never stored. */
   | { readonly verdict: 'unclassified' }
   | Refused;

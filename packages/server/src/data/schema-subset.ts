@@ -108,57 +108,60 @@ export function parseSchema(value: unknown, path: string, depth = 1): SchemaNode
 /** Why a value failed: `value-too-large` for maxLength/maxItems/maximum, `unknown-field`, or `schema`. */
 export type Violation = { readonly reason: 'schema' | 'unknown-field' | 'value-too-large'; readonly path: string; readonly detail: string };
 
-/** A compiled check: null when the value conforms. */
-export type Check = (value: ParsedJson, path: string) => Violation | null;
+/**
+ * A compiled check: null when the value conforms. A violation's path is relative to the value
+ * checked (`''`, `.field`, `[2].field`): made only when a check fails, never per field checked.
+ */
+export type Check = (value: ParsedJson) => Violation | null;
 
 /** Compiles a schema once into a closure tree; messages are then checked without interpretation. */
 export function compileSchema(node: SchemaNode): Check {
   const checks: Check[] = [typeCheck(node.types)];
   const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, enumValues, properties, items, minItems, maxItems } = node;
-  if (minimum !== null) checks.push((v, p) => (typeof v === 'number' && v < minimum ? schema(p, `below the minimum ${minimum}`) : null));
-  if (exclusiveMinimum !== null) checks.push((v, p) => (typeof v === 'number' && v <= exclusiveMinimum ? schema(p, `not above ${exclusiveMinimum}`) : null));
-  if (maximum !== null) checks.push((v, p) => (typeof v === 'number' && v > maximum ? tooLarge(p, `above the maximum ${maximum}`) : null));
-  if (exclusiveMaximum !== null) checks.push((v, p) => (typeof v === 'number' && v >= exclusiveMaximum ? tooLarge(p, `not below ${exclusiveMaximum}`) : null));
-  if (minLength !== null) checks.push((v, p) => (typeof v === 'string' && codePoints(v, minLength) < minLength ? schema(p, `shorter than ${minLength} characters`) : null));
-  if (maxLength !== null) checks.push((v, p) => (typeof v === 'string' && v.length > maxLength && codePoints(v, maxLength + 1) > maxLength ? tooLarge(p, `longer than ${maxLength} characters`) : null));
-  if (node.dateTime) checks.push((v, p) => (typeof v === 'string' && (!RFC3339_DATE_TIME.test(v) || Number.isNaN(Date.parse(v))) ? schema(p, 'not an RFC 3339 date-time') : null));
+  if (minimum !== null) checks.push((v) => (typeof v === 'number' && v < minimum ? schema('', `below the minimum ${minimum}`) : null));
+  if (exclusiveMinimum !== null) checks.push((v) => (typeof v === 'number' && v <= exclusiveMinimum ? schema('', `not above ${exclusiveMinimum}`) : null));
+  if (maximum !== null) checks.push((v) => (typeof v === 'number' && v > maximum ? tooLarge('', `above the maximum ${maximum}`) : null));
+  if (exclusiveMaximum !== null) checks.push((v) => (typeof v === 'number' && v >= exclusiveMaximum ? tooLarge('', `not below ${exclusiveMaximum}`) : null));
+  if (minLength !== null) checks.push((v) => (typeof v === 'string' && codePoints(v, minLength) < minLength ? schema('', `shorter than ${minLength} characters`) : null));
+  if (maxLength !== null) checks.push((v) => (typeof v === 'string' && v.length > maxLength && codePoints(v, maxLength + 1) > maxLength ? tooLarge('', `longer than ${maxLength} characters`) : null));
+  if (node.dateTime) checks.push((v) => (typeof v === 'string' && (!RFC3339_DATE_TIME.test(v) || Number.isNaN(Date.parse(v))) ? schema('', 'not an RFC 3339 date-time') : null));
   if (enumValues !== null) {
     const allowed = new Set(enumValues);
-    checks.push((v, p) => (allowed.has(v as string | number | boolean | null) ? null : schema(p, 'not one of the allowed values')));
+    checks.push((v) => (allowed.has(v as string | number | boolean | null) ? null : schema('', 'not one of the allowed values')));
   }
   if (properties !== null) {
     const entries = Object.entries(properties).map(([name, child]) => [name, compileSchema(child)] as const);
     const known = new Map(entries);
     const required = node.required;
-    checks.push((v, p) => {
+    checks.push((v) => {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
-      for (const name of required) if (v[name] === undefined) return schema(`${p}.${name}`, 'required field missing');
+      for (const name of required) if (v[name] === undefined) return schema(`.${name}`, 'required field missing');
       for (const key in v) {
         const check = known.get(key);
-        if (check === undefined) return { reason: 'unknown-field', path: `${p}.${key.slice(0, 64)}`, detail: 'field not in the contract' };
-        const violation = check(v[key] as ParsedJson, `${p}.${key}`);
-        if (violation !== null) return violation;
+        if (check === undefined) return { reason: 'unknown-field', path: `.${key.slice(0, 64)}`, detail: 'field not in the contract' };
+        const violation = check(v[key] as ParsedJson);
+        if (violation !== null) return within(`.${key}`, violation);
       }
       return null;
     });
   }
   if (items !== null) {
     const itemCheck = compileSchema(items);
-    checks.push((v, p) => {
+    checks.push((v) => {
       if (!Array.isArray(v)) return null;
-      if (maxItems !== null && v.length > maxItems) return tooLarge(p, `more than ${maxItems} items`);
-      if (minItems !== null && v.length < minItems) return schema(p, `fewer than ${minItems} items`);
+      if (maxItems !== null && v.length > maxItems) return tooLarge('', `more than ${maxItems} items`);
+      if (minItems !== null && v.length < minItems) return schema('', `fewer than ${minItems} items`);
       for (let i = 0; i < v.length; i++) {
-        const violation = itemCheck(v[i] as ParsedJson, `${p}[${i}]`);
-        if (violation !== null) return violation;
+        const violation = itemCheck(v[i] as ParsedJson);
+        if (violation !== null) return within(`[${i}]`, violation);
       }
       return null;
     });
   }
   if (checks.length === 1) return checks[0] as Check;
-  return (v, p) => {
+  return (v) => {
     for (const check of checks) {
-      const violation = check(v, p);
+      const violation = check(v);
       if (violation !== null) return violation;
     }
     return null;
@@ -187,9 +190,9 @@ function typeCheck(types: readonly JsonType[]): Check {
   const expected = types.join(' or ');
   if (accepts.length === 1) {
     const only = accepts[0] as (v: ParsedJson) => boolean;
-    return (v, p) => (only(v) ? null : schema(p, `expected ${expected}`));
+    return (v) => (only(v) ? null : schema('', `expected ${expected}`));
   }
-  return (v, p) => (accepts.some((a) => a(v)) ? null : schema(p, `expected ${expected}`));
+  return (v) => (accepts.some((a) => a(v)) ? null : schema('', `expected ${expected}`));
 }
 
 /** Code points in `value`, counting no further than `stop` (JSON Schema lengths count code points). */
@@ -203,6 +206,10 @@ function codePoints(value: string, stop: number): number {
     }
   }
   return count;
+}
+
+function within(prefix: string, violation: Violation): Violation {
+  return { ...violation, path: prefix + violation.path };
 }
 
 function schema(path: string, detail: string): Violation {

@@ -1,7 +1,8 @@
 import { CompiledQuery } from 'kysely';
-import type { Store, StoreDialect } from '../store/store.js';
-import type { Tables } from '../store/tables.js';
+import type { Store } from '../store/store.js';
 import type { StorageGroup } from './compiled-contract.js';
+import { batchStatements, type SightingCount } from './telemetry-sql.js';
+import { SqliteWriterThread } from './telemetry-writer-thread.js';
 
 /** A token's vault entry: the value sealed with the vault key (field-crypto.ts). */
 export interface VaultEntry {
@@ -48,9 +49,6 @@ export interface WriterOptions {
 
 export const DEFAULT_WRITER_OPTIONS: WriterOptions = { batchMessages: 2_000, maxPendingMessages: 50_000 };
 
-/** Rows per INSERT statement: well inside SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
-const ROWS_PER_INSERT = 500;
-
 /**
  * Writes accepted telemetry in batches: messages queued while a batch is written go together in
  * the next transaction (group commit), so one fsync covers thousands of rows. Bounded: when the
@@ -60,6 +58,8 @@ export class TelemetryWriter {
   readonly #store: Store;
   readonly #options: WriterOptions;
   readonly #onError: (error: unknown, lost: number) => void;
+  /** SQLite: batches are written by a thread beside the event loop; PostgreSQL's driver is asynchronous already. */
+  readonly #thread: SqliteWriterThread | null;
   #queue: TelemetryRecord[] = [];
   #sightings = new Map<string, { readonly kind: SightingKind; count: number; readonly firstMs: number; lastMs: number }>();
   #sightingTimer: NodeJS.Timeout | null = null;
@@ -71,6 +71,7 @@ export class TelemetryWriter {
     this.#store = store;
     this.#options = options;
     this.#onError = onError;
+    this.#thread = store.dialect === 'sqlite' ? new SqliteWriterThread(store.location) : null;
   }
 
   get pending(): number {
@@ -146,74 +147,16 @@ export class TelemetryWriter {
   }
 
   /** Writes records and sightings in one transaction. */
-  async write(records: readonly TelemetryRecord[], sightings: readonly { sighting: UnclassifiedSighting; count: number; first: string }[] = []): Promise<void> {
-    const rows: Omit<Tables['data_telemetry'], 'id'>[] = [];
-    const vault = new Map<string, VaultEntry & { thing: string; contract: string; createdAt: string }>();
-    for (const r of records) {
-      for (const g of r.groups) {
-        rows.push({
-          message_id: r.messageId,
-          thing: r.thing,
-          thing_type: r.thingType,
-          topic: r.topic,
-          contract: r.contract,
-          version: r.version,
-          classification: g.classification,
-          fields: JSON.stringify(g.fields),
-          classes: JSON.stringify(g.classes),
-          received_at: r.receivedAt,
-          expires_at: new Date(Date.parse(r.receivedAt) + g.retentionSeconds * 1000).toISOString(),
-        });
-      }
-      for (const v of r.vault) {
-        const seen = vault.get(v.token);
-        // One row per token per statement (PostgreSQL refuses to update a row twice in one upsert).
-        if (seen === undefined || seen.expiresAt < v.expiresAt) vault.set(v.token, { ...v, thing: r.thing, contract: r.contract, createdAt: r.receivedAt });
-      }
-    }
-    await this.#store.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) await trx.executeQuery(insertTelemetry(this.#store.dialect, rows.slice(i, i + ROWS_PER_INSERT)));
-      const entries = [...vault.values()];
-      for (let i = 0; i < entries.length; i += ROWS_PER_INSERT) {
-        await trx
-          .insertInto('data_token_vault')
-          .values(entries.slice(i, i + ROWS_PER_INSERT).map((v) => ({ token: v.token, thing: v.thing, contract: v.contract, field: v.field, sealed_value: v.sealed, created_at: v.createdAt, expires_at: v.expiresAt })))
-          .onConflict((oc) =>
-            oc
-              .column('token')
-              .doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') }))
-              .where('data_token_vault.expires_at', '<', (eb) => eb.ref('excluded.expires_at')),
-          )
-          .execute();
-      }
-      for (const { sighting, count, first } of sightings) {
-        await trx
-          .insertInto('data_unclassified')
-          .values({ thing_type: sighting.thingType, topic: sighting.topic, outcome: sighting.outcome, count, first_seen_at: first, last_seen_at: sighting.at })
-          .onConflict((oc) => oc.columns(['thing_type', 'topic', 'outcome']).doUpdateSet((eb) => ({ count: eb('data_unclassified.count', '+', eb.ref('excluded.count')), last_seen_at: eb.ref('excluded.last_seen_at') })))
-          .execute();
-      }
+  write(records: readonly TelemetryRecord[], sightings: readonly SightingCount[] = []): Promise<void> {
+    if (this.#thread !== null) return this.#thread.write(records, sightings);
+    return this.#store.db.transaction().execute(async (trx) => {
+      for (const { text, parameters } of batchStatements(this.#store.dialect, records, sightings)) await trx.executeQuery(CompiledQuery.raw(text, [...parameters]));
     });
   }
-}
 
-const TELEMETRY_COLUMNS = ['message_id', 'thing', 'thing_type', 'topic', 'contract', 'version', 'classification', 'fields', 'classes', 'received_at', 'expires_at'] as const;
-const insertTexts = new Map<string, string>();
-
-/**
- * The multi-row INSERT of telemetry, its text built once per dialect and row count: the hot path of
- * storage, where building and compiling a query tree per batch cost more than SQLite's own work.
- */
-function insertTelemetry(dialect: StoreDialect, rows: readonly Omit<Tables['data_telemetry'], 'id'>[]): CompiledQuery {
-  const key = `${dialect}:${rows.length}`;
-  let text = insertTexts.get(key);
-  if (text === undefined) {
-    let n = 0;
-    const values = rows.map(() => `(${TELEMETRY_COLUMNS.map(() => (dialect === 'sqlite' ? '?' : `$${++n}`)).join(', ')})`);
-    text = `insert into data_telemetry (${TELEMETRY_COLUMNS.join(', ')}) values ${values.join(', ')}`;
-    insertTexts.set(key, text);
+  /** Writes what is queued, then ends the SQLite writer thread. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#thread?.close();
   }
-  const parameters: unknown[] = [];
-  for (const row of rows) for (const column of TELEMETRY_COLUMNS) parameters.push(row[column]);
-  return CompiledQuery.raw(text, parameters);
 }

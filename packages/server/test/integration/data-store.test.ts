@@ -43,7 +43,7 @@ async function fresh(dialect: Dialect, options: DataOptions = {}): Promise<Fixtu
   };
   const data = await open();
   cleanups.push(async () => {
-    for (const s of opened) await s.flush();
+    for (const s of opened) await s.close();
     await audit.flush();
     await store.close();
     await env.cleanup();
@@ -242,6 +242,55 @@ describe.each(DIALECTS)('data minimization on %s', (dialect) => {
     clock.advance(400 * DAY);
     expect(await data.retention.run()).toMatchObject({ rows: 1, vaultEntries: 1 });
     expect(await audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('an erasure right after ingest also erases what was still queued for storage', async () => {
+    const { data, clock, store } = await fresh(dialect);
+    await data.contracts.apply([CONTRACT], alice);
+    for (let i = 0; i < 4; i++) expect(data.ingest.inspect(publish('m1', READING, clock.now())).verdict).toBe('accept');
+    // No flush: the rows are still queued (SQLite: in the writer thread's next batch).
+    expect(await data.retention.purgeThing('m1', alice)).toMatchObject({ thing: 'm1', rows: 12 });
+    await data.flush();
+    expect(await count(store, 'data_telemetry', 'm1')).toBe(0);
+    expect(await count(store, 'data_token_vault', 'm1')).toBe(0);
+  });
+
+  it('a batch the store refuses is counted lost, written by nothing, and the next batch is stored', async () => {
+    const { data, clock, store } = await fresh(dialect);
+    await data.contracts.apply([CONTRACT], alice);
+    const accepted = data.ingest.inspect(publish('m1', READING, clock.now()));
+    if (accepted.verdict !== 'accept' || accepted.record === null) throw new Error('the reading was not accepted');
+    await data.flush();
+    // The same message id and a NULL thing: the database refuses the whole batch.
+    const broken = { ...accepted.record, thing: null as unknown as string };
+    await expect(data.writer.write([accepted.record, broken])).rejects.toThrow(/NOT NULL|null value/i);
+    expect(await count(store, 'data_telemetry')).toBe(3);
+    data.writer.enqueue(broken);
+    await data.flush();
+    expect(data.writer.stats).toMatchObject({ lost: 1 });
+    expect(data.ingest.inspect(publish('m1', READING, clock.now())).verdict).toBe('accept');
+    await data.flush();
+    expect(await count(store, 'data_telemetry')).toBe(6);
+  });
+
+  it.runIf(dialect === 'sqlite')('the SQLite writer thread waits for the node’s own write lock instead of losing the batch', async () => {
+    const { data, clock, store } = await fresh(dialect);
+    await data.contracts.apply([CONTRACT], alice);
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // The node's connection holds the write lock (BEGIN IMMEDIATE) while the thread tries to commit.
+    const transaction = store.db.transaction().execute(async (trx) => {
+      await trx.updateTable('data_unclassified').set({ count: 0 }).where('topic', '=', 'none').execute();
+      await held;
+    });
+    data.ingest.inspect(publish('m1', READING, clock.now()));
+    const flushed = data.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    release();
+    await transaction;
+    await flushed;
+    expect(data.writer.stats).toMatchObject({ written: 1, lost: 0 });
+    expect(await count(store, 'data_telemetry', 'm1')).toBe(3);
   });
 
   it('keys are sealed at rest, survive a restart, and are re-sealed by a KEK rotation', async () => {

@@ -73,7 +73,19 @@ describe('data contracts', () => {
     // One row per retention, counted as its highest class; each field keeps its own class.
     const groups = Object.fromEntries(result.groups.map((g) => [`${g.classification}/${g.retentionSeconds / 86_400}`, Object.keys(g.fields).sort()]));
     expect(groups).toEqual({ 'secret/30': ['at', 'mac', 'mode', 'note', 'readings', 'serial', 'temp'], 'personal/365': ['owner'], 'personal/7': ['location'] });
-    expect(result.groups[0]?.classes).toEqual({ temp: 'internal', mac: 'personal', at: 'internal', note: 'internal', serial: 'secret', mode: 'public', readings: 'internal' });
+    expect(JSON.parse(result.groups[0]?.classesJson ?? '')).toEqual({ temp: 'internal', mac: 'personal', at: 'internal', note: 'internal', serial: 'secret', mode: 'public', readings: 'internal' });
+    // What is stored is exactly what the row holds, and subscribers get exactly the payload.
+    for (const g of result.groups) expect(JSON.parse(g.fieldsJson)).toEqual(g.fields);
+    expect(JSON.parse(result.payloadJson)).toEqual(payload);
+  });
+
+  it('a row missing optional fields lists the classes of the fields it has, nothing else', () => {
+    const result = compiled.minimize({ temp: 3, owner: 'bob@example.com' }, 'meter-1');
+    if (isViolation(result)) throw new Error(result.detail);
+    expect(result.groups.map((g) => [JSON.parse(g.fieldsJson) as unknown, JSON.parse(g.classesJson) as unknown])).toEqual([
+      [{ temp: 3 }, { temp: 'internal' }],
+      [{ owner: crypto.tokenId('meter-1', 'meter-env', 'owner', 'bob@example.com') }, { owner: 'personal' }],
+    ]);
   });
 
   const refusals: readonly [string, unknown, string, string][] = [
@@ -121,6 +133,31 @@ describe('data contracts', () => {
           expect(compiled.minimize({ ...parsed, [extra]: 1 }, 'm')).toMatchObject({ reason: 'unknown-field' });
         }
         expect(compiled.minimize({ ...parsed, temp: hot }, 'm')).toMatchObject({ reason: 'value-too-large', path: '$.temp' });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('ok/stored rows properties: each row is its fields and classes as JSON; with one retention and top-level fields, the row is the payload', () => {
+    const oneRetention = new CompiledContract(parseContract({ ...meterContract(), fields: Object.fromEntries(Object.entries(meterContract().fields as Record<string, object>).map(([path, spec]) => [path, { ...spec, retention: 'P30D' }])) }), crypto);
+    const conforming = fc.record(
+      { temp: fc.double({ min: -40, max: 85, noNaN: true }), mac: fc.string({ maxLength: 17 }), note: fc.string({ maxLength: 200 }), mode: fc.constantFrom('eco', 'boost'), readings: fc.array(fc.integer(), { maxLength: 4 }), debug: fc.string({ maxLength: 8 }) },
+      { requiredKeys: ['temp'] },
+    );
+    fc.assert(
+      fc.property(conforming, (value) => {
+        const parsed = JSON.parse(JSON.stringify(value)) as Record<string, ParsedJson>;
+        for (const contract of [compiled, oneRetention]) {
+          const result = contract.minimize(parsed, 'm');
+          if (isViolation(result)) throw new Error(result.detail);
+          for (const g of result.groups) {
+            expect(JSON.parse(g.fieldsJson)).toEqual(g.fields);
+            expect(Object.keys(JSON.parse(g.classesJson) as object)).toEqual(Object.keys(g.fields));
+          }
+        }
+        const single = oneRetention.minimize(parsed, 'm');
+        if (isViolation(single)) throw new Error(single.detail);
+        expect(single.groups.map((g) => g.fieldsJson)).toEqual([single.payloadJson]);
       }),
       { numRuns: 200 },
     );
