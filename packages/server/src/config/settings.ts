@@ -258,6 +258,11 @@ export const settings = {
       expected: 'an integer number of seconds between 10 and 86400',
       description: 'How often the canaries attack this node\'s own listeners to prove each security control still refuses what it must (docs/rule-06-canaries.md). A control that fails makes the node not ready.',
     }),
+    failClosedGraceSeconds: setting({
+      env: 'FLEETWARD_HEALTH_FAIL_CLOSED_GRACE_SECONDS', default: 300, parse: integer(1, 3600),
+      expected: 'an integer number of seconds between 1 and 3600',
+      description: 'Fail closed (rule 6): while the database or Redis is unreachable, devices already connected keep the policy they were admitted with for at most this long (revocations made meanwhile cannot reach this node); then they are disconnected (MQTT 5: 0x89) and new ones refused (0x88) until it is back.',
+    }),
   },
   audit: {
     checkpointSeconds: setting({

@@ -46,6 +46,7 @@ import type { SoftwareInventory } from '../updates/software-inventory.js';
 import type { DeviceHealth } from '../updates/device-health.js';
 import type { MonitorWindows } from '../monitor/monitor-windows.js';
 import type { ServerTlsCredentials } from './tls-policy.js';
+import type { Unavailable } from '../health/fail-closed.js';
 
 /**
  * One admitted connection: who it is and what it may do, as the registry said at CONNECT and
@@ -89,6 +90,8 @@ export interface GatewayDependencies {
   readonly policyTiming?: { observe(seconds: number): void };
   /** The CAs devices chain to changed somewhere (this node, another, the CLI): rebuild the trust anchors. */
   readonly onTrustChanged: () => Promise<unknown>;
+  /** Rule 6, fail closed: whether a dependency admission cannot do without (database, Redis) is away now. */
+  readonly availability: { unavailable(): Unavailable | null };
 }
 
 /** How often the registry is polled for changes made by other processes and nodes. */
@@ -317,7 +320,8 @@ export class DeviceGateway {
     const certificate = connection.peerCertificate;
     const refuse = async (reasonCode: 0x87 | 0x85 | 0x88, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
       this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason });
-      this.#deps.monitor.cloud.connectAttempt(identity?.kind === 'device' ? identity.thing : null, source, reason === 'client-id' ? 'authz-failure' : 'authn-failure');
+      // A node that cannot serve (0x88) says nothing about the device: no authentication failure counts against it.
+      if (reasonCode !== 0x88) this.#deps.monitor.cloud.connectAttempt(identity?.kind === 'device' ? identity.thing : null, source, reason === 'client-id' ? 'authz-failure' : 'authn-failure');
       // With the database down the refusal cannot be recorded; the device is refused all the same (fail closed).
       await this.#deps.audit
         .record({ actor: actorOf(identity), action: 'mqtt.connect', outcome: 'denied', source, target: targetOf(identity), details: { reason, clientId: clientId.slice(0, 128) } })
@@ -325,6 +329,9 @@ export class DeviceGateway {
       return { admit: false, reasonCode, reasonString: message };
     };
     if (certificate === undefined) return refuse(0x87, 'no-certificate', 'a client certificate is required');
+    // Before any look-up: admitting now would audit a session the engine cannot open, or one whose policy could go stale unseen.
+    const unavailable = this.#deps.availability.unavailable();
+    if (unavailable !== null) return refuse(0x88, unavailable.reason, unavailable.message);
     let identity: DeviceIdentity | null;
     try {
       identity = await identify(this.#deps, certificate, source);
@@ -479,6 +486,14 @@ export class DeviceGateway {
     this.broker.publishFromServer(message).catch((error: unknown) => this.#deps.logger.error({ err: error, topic: message.topic }, 'the gateway could not publish'));
   }
 
+  /**
+   * Closes every live device connection of this node (rule 6: a dependency stayed away longer than
+   * live sessions may keep their last policy); returns how many were closed.
+   */
+  disconnectAll(why: string, reasonCode: DisconnectReasonCode): number {
+    return this.#close(() => true, why, reasonCode);
+  }
+
   #closeRevoked(serials: readonly string[]): void {
     const revoked = new Set(serials);
     this.#close((s) => revoked.has(s.identity.serial), 'certificate revoked');
@@ -488,15 +503,16 @@ export class DeviceGateway {
     this.#close((s) => s.identity.kind === 'device' && s.identity.thing === thing, why);
   }
 
-  #close(which: (session: DeviceSession) => boolean, why: string, reasonCode: DisconnectReasonCode = REVOKED): void {
+  #close(which: (session: DeviceSession) => boolean, why: string, reasonCode: DisconnectReasonCode = REVOKED): number {
     const closed: string[] = [];
     this.broker.disconnect((client) => {
       const match = which(client.context);
       if (match) closed.push(client.clientId);
       return match;
     }, reasonCode);
-    if (closed.length === 0) return;
+    if (closed.length === 0) return 0;
     void this.#deps.audit.record({ actor: GATEWAY.name, action: 'mqtt.disconnect', outcome: 'success', details: { reason: why, clientIds: closed.slice(0, 100), count: closed.length } }).catch(() => undefined);
+    return closed.length;
   }
 }
 
