@@ -24,6 +24,7 @@ import { QueueDelivery } from './session/queue-delivery.js';
 import { ReadingSchemas } from './telemetry/reading-schemas.js';
 import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
 import { procReports, type DeviceReports } from './metrics/proc-reports.js';
+import type { CustomMetrics, DroppedCustomMetric } from './metrics/custom-metrics.js';
 import type { UpdateFault } from './faults/update-faults.js';
 import { UpdateClient, type UpdateEvent } from './updates/update-client.js';
 
@@ -34,6 +35,12 @@ export interface AgentOptions {
   readonly memoryAvailable?: () => number;
   /** Device metrics and inventory (default: collected from /proc and the configured firmware; the simulator supplies its own). */
   readonly reports?: DeviceReports;
+  /**
+   * The application's custom metrics, read for every metrics report: numbers, or lists tagged with
+   * their kind (`{"peers": {"address-list": ["192.0.2.1"]}}`), each declared for the device's thing
+   * type on the platform. A value the gateway would refuse is left out (an event says why), never the report.
+   */
+  readonly customMetrics?: () => CustomMetrics | Promise<CustomMetrics>;
   readonly now?: () => Date;
   /** Told about what happens (connections, refusals, renewals), for a log. */
   readonly onEvent?: (event: AgentEvent) => void;
@@ -68,6 +75,8 @@ export type AgentEvent =
   | { readonly type: 'reboot'; readonly jobId: string; readonly slot: 'a' | 'b'; readonly why: 'install' | 'rollback' }
   /** Updates are off on this device (no trusted root configured, or it cannot be used): said once at start. */
   | { readonly type: 'updates-disabled'; readonly reason: string }
+  /** A custom metric the application supplied was left out of the metrics report (name null: its source failed). */
+  | { readonly type: 'custom-metric-dropped'; readonly name: string | null; readonly reason: string }
   | { readonly type: 'error'; readonly message: string };
 
 export interface AgentStatus {
@@ -140,7 +149,8 @@ export class FleetwardAgent {
     this.#sealingKey = new BackendSealingKey(config.thing);
     this.#contracts = new LocalContracts(config.thing);
     this.#battery = options.battery ?? powerSupplyBattery(config.batterySupplyDir);
-    this.#reports = options.reports ?? procReports(config, this.#battery, () => ({ agentRestarts: counters.restarts, authFailures: counters.localAuthFailures }));
+    const custom = { ...(options.customMetrics && { custom: options.customMetrics }), onCustomDropped: (dropped: DroppedCustomMetric) => this.#emit({ type: 'custom-metric-dropped', ...dropped }) };
+    this.#reports = options.reports ?? procReports(config, this.#battery, () => ({ agentRestarts: counters.restarts, authFailures: counters.localAuthFailures }), custom);
     this.#commands = new CommandDispatcher(this.#schemas, () => this.#now());
     for (const [stream, schema] of Object.entries(config.telemetrySchemas)) this.#schemas.declare(`telemetry:${stream}`, schema);
     this.#session = new DeviceSession(

@@ -5,6 +5,7 @@ export type { CommandHandler } from './commands/command-dispatcher.js';
 export { powerSupplyBattery, scriptedBattery, type BatterySource } from './metrics/battery.js';
 export { CpuMeter } from './metrics/cpu-meter.js';
 export { collectDeviceMetrics, type AgentCounters, type DeviceMetricsSources } from './metrics/device-metrics.js';
+export type { CustomMetrics, DroppedCustomMetric } from './metrics/custom-metrics.js';
 export { collectInventory, sha256File, type InventoryOptions } from './metrics/inventory.js';
 export type { DeviceReports } from './metrics/proc-reports.js';
 export {

@@ -405,6 +405,35 @@ describe('device reports and sealed data', () => {
     }
   });
 
+  it('sends the application\'s custom list metrics: the node keeps what the thing type declares, and a profile flags a peer outside its block', async () => {
+    const n = await node();
+    const { identity } = n.t.node.context;
+    const { metrics, profiles, windows } = n.t.node.monitor;
+    await identity.thingTypes.create({ name: 'plc' }, admin);
+    await metrics.declareCustom({ thingType: 'plc', name: 'modbus.peers', kind: 'address-list' }, admin);
+    await identity.groups.create({ name: 'plcs' }, admin);
+    await profiles.put({ name: 'plcs', behaviors: [{ name: 'modbus-peers', metric: 'custom.modbus.peers', operator: 'not-in', cidrs: ['10.20.0.0/16'] }] }, admin);
+    await profiles.attach('plcs', 'plcs', admin);
+    await windows.start();
+    await identity.things.create({ name: 'plc-1', type: 'plc', groups: ['plcs'] }, admin);
+    await install(n, await deviceWithCertificate(n.t.node.context, 'plc-1', { create: false }));
+    const events: AgentEvent[] = [];
+    const customMetrics = () => ({ 'modbus.peers': { 'address-list': ['10.20.0.5', '203.0.113.50'] }, 'bad.peers': { 'address-list': ['plc-7.local'] } });
+    const agent = await started(n, 'plc-1', { metricsIntervalSeconds: 1 }, events, { customMetrics });
+    await until(() => agent.online);
+    // The bad value is left out on the device, every report: two of them means the first has gone out.
+    await until(() => events.filter((e) => e.type === 'custom-metric-dropped').length >= 2);
+    expect(events.find((e) => e.type === 'custom-metric-dropped')).toMatchObject({ name: 'bad.peers', reason: expect.stringContaining('custom.bad.peers.address-list') });
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+
+    const end = new Date(Date.now() + 61_000);
+    expect(await windows.tick(end)).toMatchObject({ droppedCustom: 0 });
+    const [alert] = await n.t.node.alerts.alerts.list({ thing: 'plc-1' });
+    expect(alert).toMatchObject({ behavior: 'modbus-peers', state: 'open' });
+    const [stored] = await metrics.device('plc-1', { since: new Date(end.getTime() - 3_600_000).toISOString() });
+    expect(stored?.custom).toEqual({ 'modbus.peers': ['10.20.0.5', '203.0.113.50'] });
+  });
+
   it('seals values to the backend key: stored and delivered opened, while nothing on the device can open them', async () => {
     const n = await node();
     await n.t.node.context.data.contracts.apply([{

@@ -5,10 +5,10 @@ import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promise
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { arch, release, tmpdir, totalmem, type, uptime } from 'node:os';
 import { join } from 'node:path';
-import { FleetwardError, parseDeviceMetrics, parseInventory, type DeviceMetricsReport } from '@fleetward/protocol';
+import { FleetwardError, MAX_CUSTOM_LIST_ITEMS, MAX_METRICS_BYTES, parseDeviceMetrics, parseInventory, type DeviceMetricsReport } from '@fleetward/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectDeviceMetrics, collectInventory, CpuMeter, powerSupplyBattery, scriptedBattery, type DeviceMetricsSources } from '@fleetward/agent';
+import { collectDeviceMetrics, collectInventory, CpuMeter, powerSupplyBattery, scriptedBattery, type DeviceMetricsSources, type DroppedCustomMetric } from '@fleetward/agent';
 import { summarizeNetwork } from '../src/metrics/device-metrics.js';
 import { parseOsRelease } from '../src/metrics/os-release.js';
 import { externalTraffic, isEstablished, isListening, parseProcNetDev, parseProcNetSockets, type ProcSocket } from '../src/metrics/proc-net.js';
@@ -242,7 +242,6 @@ describe('collected on this machine', () => {
 
   it('refuses to produce a report the server would refuse (a broken counter names its field)', async () => {
     expect(await refusal(collect({ counters: () => ({ agentRestarts: -1, authFailures: 0 }) }))).toBe('FW_ERR_VALIDATION agentRestarts');
-    expect(await refusal(collect({ custom: () => ({ 'Not A Name': 1 }) }))).toBe('FW_ERR_VALIDATION custom');
   });
 });
 
@@ -276,6 +275,73 @@ describe('collected from a procfs tree', () => {
     expect(await refusal(collectDeviceMetrics({ diskPath: join(scratch, 'no-data-partition'), counters: noCounters, firstCpuSampleMs: 10 }))).toBe('FW_ERR_NOT_FOUND');
     const garbled = await procTree('not a stat file\n');
     expect(await refusal(collectDeviceMetrics({ procRoot: garbled, counters: noCounters, firstCpuSampleMs: 10 }))).toBe('FW_ERR_INTERNAL');
+  });
+});
+
+describe('custom metrics from the application', () => {
+  const longest = 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255';
+  let procRoot: string;
+  beforeAll(async () => {
+    procRoot = await mkdtemp(join(scratch, 'proc-custom-'));
+    await mkdir(join(procRoot, 'net'));
+    await mkdir(join(procRoot, '1'));
+    await writeFile(join(procRoot, 'stat'), 'cpu  1000 0 0 9000 0 0 0 0 0 0\n');
+    await writeFile(join(procRoot, 'meminfo'), 'MemTotal: 1000 kB\nMemAvailable: 250 kB\n');
+    await writeFile(join(procRoot, 'net', 'dev'), PROC_NET_DEV);
+  });
+  /** A report with the application's custom metrics, and what was left out of it. */
+  async function reportWith(custom: DeviceMetricsSources['custom']): Promise<{ report: DeviceMetricsReport; dropped: DroppedCustomMetric[] }> {
+    const dropped: DroppedCustomMetric[] = [];
+    const report = await collectDeviceMetrics({ procRoot, counters: noCounters, battery: scriptedBattery([null]), firstCpuSampleMs: 1, custom, onCustomDropped: (d) => dropped.push(d) });
+    return { report, dropped };
+  }
+
+  it('sends numbers and lists of numbers, strings and addresses, tagged with their kind, in a report the server accepts', async () => {
+    const custom = { 'queue.depth': 4, 'modbus.peers': { 'address-list': ['10.20.0.5', '2001:db8::5'] }, services: { 'string-list': ['mosquitto', 'plc-runtime'] }, 'service.ports': { 'number-list': [502, 1883] }, 'vpn.peers': { 'address-list': [] } };
+    const { report, dropped } = await reportWith(() => Promise.resolve(custom));
+    expect(report.custom).toEqual(custom);
+    expect(parseDeviceMetrics(Buffer.from(JSON.stringify(report)))).toEqual(report);
+    expect(dropped).toEqual([]);
+  });
+
+  it('leaves out each value the server would refuse, alone, and says why; the report still goes out', async () => {
+    // A hole: JSON would send null there.
+    const sparse: number[] = [1];
+    sparse[2] = 3;
+    const { report, dropped } = await reportWith(() => ({
+      ok: 1,
+      'modbus.peers': { 'address-list': ['10.20.0.5', 'plc-7.local'] },
+      untagged: [1, 2] as unknown as number,
+      services: { 'string-list': ['sshd', 'x'.repeat(129)] },
+      nan: Number.NaN,
+      missing: undefined as unknown as number,
+      sparse: { 'number-list': sparse },
+      'Not A Name': 1,
+    }));
+    expect(report.custom).toEqual({ ok: 1 });
+    expect(report.network.bytesIn).toBe(135_374_335);
+    expect(dropped.map((d) => d.name)).toEqual(['modbus.peers', 'untagged', 'services', 'nan', 'missing', 'sparse', 'Not A Name']);
+    expect(dropped[0]?.reason).toMatch(/custom\.modbus\.peers\.address-list/);
+  });
+
+  it('keeps the first 32; a source that fails or returns no object costs the custom metrics, not the report', async () => {
+    const many = await reportWith(() => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`m${i}`, i])));
+    expect(Object.keys(many.report.custom)).toHaveLength(32);
+    expect(many.dropped.map((d) => d.name)).toEqual(Array.from({ length: 8 }, (_, i) => `m${32 + i}`));
+    const failing = await reportWith(() => Promise.reject(new Error('modbus poller is down')));
+    expect(failing.report.custom).toEqual({});
+    expect(failing.dropped).toEqual([{ name: null, reason: 'the custom metrics source failed: modbus poller is down' }]);
+    const notAnObject = await reportWith(() => [1, 2] as unknown as Record<string, number>);
+    expect(notAnObject.dropped).toEqual([{ name: null, reason: expect.stringMatching(/object/) }]);
+  });
+
+  it('leaves out the largest lists when together they would pass the report\'s size limit, keeping the rest', async () => {
+    const list = (items: number) => ({ 'address-list': Array.from({ length: items }, () => longest) });
+    const custom = { 'queue.depth': 7, huge: list(MAX_CUSTOM_LIST_ITEMS), a: list(250), b: list(250), c: list(250), d: list(250), e: list(250) };
+    const { report, dropped } = await reportWith(() => custom);
+    expect(dropped).toEqual([{ name: 'huge', reason: expect.stringMatching(/larger than 65536 bytes/) }]);
+    expect(Object.keys(report.custom).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'queue.depth']);
+    expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThanOrEqual(MAX_METRICS_BYTES);
   });
 });
 

@@ -31,12 +31,14 @@ import { Certificates } from './identity/certificates.js';
 import { CredentialAudit } from './identity/credential-audit/credential-audit.js';
 import { Scheduler, type Job } from './jobs/scheduler.js';
 import { Canaries } from './health/canaries.js';
+import { FailClosed } from './health/fail-closed.js';
 import { CanaryIdentities } from './health/canary-identities.js';
 import { DeviceGateway } from './gateway/device-gateway.js';
 import { deviceTrustAnchors } from './gateway/trust-anchors.js';
 import { WEBSOCKET_PATH } from './gateway/websocket-listener.js';
 import { openDataServices, type DataServices } from './data/data-services.js';
 import { resealDataKeys } from './data/data-keys.js';
+import { resealDataWebhookSecrets } from './data/data-webhooks.js';
 import { CrlPublisher } from './identity/crl-publisher.js';
 import { IdentityEvents } from './identity/events.js';
 import { ThirdPartyCas } from './identity/third-party-cas.js';
@@ -298,7 +300,7 @@ export async function openLocal(config: Config): Promise<NodeContext> {
 }
 
 export async function closeContext(context: NodeContext): Promise<void> {
-  await context.data.flush();
+  await context.data.close();
   await context.identity.certificates.flush();
   await context.identity.credentialAudit.flush();
   await context.audit.flush();
@@ -339,6 +341,19 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   // operators authenticate with tokens.
   const tlsOptions = (credentials: ServerCredentials, chain: string) => serverTlsOptions(credentials, config.tls.minVersion, { mode: 'optional', ca: chain });
   const throttle = new FailureThrottle({ limit: config.auth.failureLimit, windowMs: config.auth.failureWindowSeconds * 1000 });
+  const cluster = await clusterBacking(config);
+  // Rule 6: with the database or Redis away nothing new is admitted, and live sessions are closed past the bound.
+  const failClosed = new FailClosed({
+    clock,
+    logger: context.logger,
+    metrics: context.metrics,
+    audit: context.audit,
+    boundSeconds: config.health.failClosedGraceSeconds,
+    store,
+    redis: cluster === null ? null : cluster.options.cluster,
+    // MQTT 5 has no DISCONNECT 0x88: 0x89 (Server busy) asks the device to come back later.
+    disconnectAll: (why: string): number => gateway.disconnectAll(why, 0x89),
+  });
 
   // Rule 6: the canaries attack this node's listeners once they are bound (listen() tells them where).
   const canaries = new Canaries({
@@ -363,7 +378,9 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     const notAfter = notAfterOf(hierarchy.issuing.certificate);
     const caCheck = clock.now() < notAfter ? { ok: true, detail: `issuing CA valid until ${notAfter.toISOString()}` } : { ok: false, detail: `issuing CA expired at ${notAfter.toISOString()}` };
     const controlsCheck = canaries.readiness();
-    return { ready: storeCheck.ok && caCheck.ok && controlsCheck.ok, checks: { store: storeCheck, ca: caCheck, controls: controlsCheck } };
+    const dependencyChecks = failClosed.readiness();
+    const ready = storeCheck.ok && caCheck.ok && controlsCheck.ok && Object.values(dependencyChecks).every((check) => check.ok);
+    return { ready, checks: { store: storeCheck, ...dependencyChecks, ca: caCheck, controls: controlsCheck } };
   };
 
   // Rule 5: alerts and response (operators' MQTT notifications go out through the gateway, built below).
@@ -380,7 +397,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
         .publishFromServer({ topic, payload, qos: 1, retain: false, properties: { contentType: 'application/json', payloadFormatIndicator: true }, expiresAt: undefined, publisher: undefined })
         .catch((error: unknown) => context.logger.error({ err: error, topic }, 'could not publish an alert')),
   });
-  const monitor = await openMonitorServices({ config, store, audit: context.audit, clock, logger: context.logger, sink: alerts });
+  const monitor = await openMonitorServices({ config, store, audit: context.audit, clock, logger: context.logger, metrics: context.metrics, sink: alerts });
 
   const api = await buildApi(
     {
@@ -442,8 +459,9 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       monitor: monitor.windows,
       policyTiming: platform.policyEvaluation,
       onTrustChanged: refreshCertificateAuthorities,
+      availability: failClosed,
     },
-    await clusterBacking(config),
+    cluster,
   );
   const binding = nodeBindings.get(updates);
   if (binding !== undefined) {
@@ -451,7 +469,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
     binding.forwardAlert = updateAlertsForward(alerts, clock);
   }
   const canaryJobs = config.health.canaries === 'on' ? [canaries.job(config.health.canaryIntervalSeconds)] : [];
-  const jobs = new Scheduler([...nodeJobs(context, refreshCertificateAuthorities), ...canaryJobs, ...monitor.jobs(), ...alerts.jobs()], (job, error) => {
+  const jobs = new Scheduler([...nodeJobs(context, refreshCertificateAuthorities), failClosed.job(), ...canaryJobs, ...monitor.jobs(), ...alerts.jobs()], (job, error) => {
     context.metrics.jobFailures.inc({ job });
     context.logger.error({ err: error, job }, 'a background job failed');
   });
@@ -618,6 +636,7 @@ export async function rotateKeyEncryptionKey(context: NodeContext, actor: Actor)
     resealed += await TufRepository.reseal(trx, rotated);
     resealed += await AuditCheckpoints.reseal(trx, rotated);
     resealed += await resealWebhookSecrets(trx, rotated);
+    resealed += await resealDataWebhookSecrets(trx, rotated);
     await audit.recordWithin(trx, [
       { ...actorFields(actor), action: 'kek.rotate', outcome: 'success', details: { previous: [...context.keyRing.keyIds], active: rotated.activeId } },
     ]);

@@ -2,9 +2,10 @@ import { readdir, readFile, statfs } from 'node:fs/promises';
 import { endianness, uptime } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FleetwardError, MAX_DESTINATIONS, MAX_LISTENING_SOCKETS, parseDeviceMetrics, type DeviceMetricsReport, type ListeningSocket, type NetworkMetrics } from '@fleetward/protocol';
+import { FleetwardError, MAX_DESTINATIONS, MAX_LISTENING_SOCKETS, parseDeviceMetrics, type CustomMetricValue, type DeviceMetricsReport, type ListeningSocket, type NetworkMetrics } from '@fleetward/protocol';
 import { powerSupplyBattery, type BatterySource } from './battery.js';
 import { CpuMeter } from './cpu-meter.js';
+import { acceptedCustomMetrics, fitCustomMetrics, type CustomMetrics, type OnCustomDropped } from './custom-metrics.js';
 import { externalTraffic, isEstablished, isListening, parseProcNetDev, parseProcNetSockets, type Endianness, type InterfaceCounters, type ProcSocket } from './proc-net.js';
 import { countProcesses, parseCpuTimes, parseMeminfo, type CpuTimes } from './proc-system.js';
 
@@ -22,7 +23,10 @@ export interface DeviceMetricsSources {
   readonly diskPath?: string;
   /** Default: the Linux power_supply class, null on a device without a battery. */
   readonly battery?: BatterySource;
-  readonly custom?: () => Readonly<Record<string, number>> | Promise<Readonly<Record<string, number>>>;
+  /** The application's custom metrics (`AgentOptions.customMetrics`); a value the server would refuse is dropped alone. */
+  readonly custom?: () => CustomMetrics | Promise<CustomMetrics>;
+  /** Told about each custom metric left out of the report, and why. */
+  readonly onCustomDropped?: OnCustomDropped;
   /**
    * The agent's meter, kept between reports so CPU is the share over the reporting interval.
    * Without one (or on its first use) CPU is sampled over `firstCpuSampleMs`.
@@ -49,6 +53,7 @@ const NET_TABLES = [
  * own parser before it is returned, so the device never publishes what the server would refuse.
  */
 export async function collectDeviceMetrics(sources: DeviceMetricsSources): Promise<DeviceMetricsReport> {
+  const dropped = sources.onCustomDropped ?? (() => undefined);
   const procRoot = sources.procRoot ?? '/proc';
   const diskPath = sources.diskPath ?? '/';
   const order = sources.endianness ?? endianness();
@@ -61,7 +66,7 @@ export async function collectDeviceMetrics(sources: DeviceMetricsSources): Promi
     statfs(diskPath).catch((error: unknown) => Promise.reject(unreadable(diskPath, error))),
     (sources.battery ?? powerSupplyBattery())().catch(() => null),
     sources.counters(),
-    sources.custom?.() ?? {},
+    customMetrics(sources.custom, dropped),
     measureCpu(procRoot, sources.cpu ?? new CpuMeter(), sources.firstCpuSampleMs ?? 250),
   ]);
   const memory = parseMeminfo(meminfo);
@@ -81,7 +86,18 @@ export async function collectDeviceMetrics(sources: DeviceMetricsSources): Promi
     batteryPercent: battery !== null && Number.isFinite(battery) && battery >= 0 && battery <= 100 ? battery : null,
     custom,
   };
-  return parseDeviceMetrics(new TextEncoder().encode(JSON.stringify(report)));
+  return parseDeviceMetrics(new TextEncoder().encode(JSON.stringify(fitCustomMetrics(report, dropped))));
+}
+
+/** The application's custom metrics that can be sent; a source that fails costs them, not the report (like the battery). */
+async function customMetrics(source: DeviceMetricsSources['custom'], dropped: OnCustomDropped): Promise<Record<string, CustomMetricValue>> {
+  if (source === undefined) return {};
+  try {
+    return acceptedCustomMetrics(await source(), dropped);
+  } catch (error) {
+    dropped({ name: null, reason: `the custom metrics source failed: ${error instanceof Error ? error.message : String(error)}` });
+    return {};
+  }
 }
 
 /**

@@ -8,13 +8,36 @@ import { MessageReader, type NumberRange, type StringRule } from './validate.js'
  * deltas between reports, so a lost report costs resolution, not totals.
  */
 
-/** 256 sockets and 256 addresses of at most 45 characters, plus custom metrics, stay well under this. */
+/**
+ * 256 sockets and 256 addresses of at most 45 characters, plus 32 numeric custom metrics, stay well
+ * under this; custom lists share what is left (the agent drops the largest that would not fit).
+ */
 export const MAX_METRICS_BYTES = 65_536;
 export const MAX_INVENTORY_BYTES = 8_192;
 /** Longer lists are cut (lowest ports, first addresses kept); `listeningTotal` still counts them all. */
 export const MAX_LISTENING_SOCKETS = 256;
 export const MAX_DESTINATIONS = 256;
 export const MAX_CUSTOM_METRICS = 32;
+/** Items of one custom list metric: as many as the built-in lists carry. A longer list is refused, not cut (cutting would hide what detection looks for). */
+export const MAX_CUSTOM_LIST_ITEMS = 256;
+export const MAX_CUSTOM_STRING_LENGTH = 128;
+export const CUSTOM_METRIC_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/** What a custom metric's values are: the kind a thing type declares it with, and the tag its list carries in a report. */
+export const CUSTOM_METRIC_KINDS = ['number', 'number-list', 'string-list', 'address-list'] as const;
+export type CustomMetricKind = (typeof CUSTOM_METRIC_KINDS)[number];
+const CUSTOM_LIST_KINDS = ['number-list', 'string-list', 'address-list'] as const satisfies readonly CustomMetricKind[];
+
+/**
+ * A custom metric in a report: a bare number (as every v1 agent sent), or a list tagged with its
+ * kind, `{"address-list": ["192.0.2.1"]}`. The tag is what lets the report's own schema check
+ * addresses as addresses, on the device and at the gateway, before any declaration is looked up.
+ */
+export type CustomMetricValue =
+  | number
+  | { readonly 'number-list': readonly number[] }
+  | { readonly 'string-list': readonly string[] }
+  | { readonly 'address-list': readonly string[] };
 
 export const TRANSPORTS = ['tcp', 'udp'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
@@ -43,6 +66,11 @@ export interface NetworkMetrics {
 }
 
 export interface DeviceMetricsReport {
+  /**
+   * Still 1 with custom lists: they widened `custom` without changing what any earlier report
+   * means, so every agent's report is read as before. A server older than the lists refuses a
+   * report that carries one (as it would refuse a v2): upgrade servers before applications report lists.
+   */
   readonly v: 1;
   readonly at: string;
   readonly network: NetworkMetrics;
@@ -57,8 +85,8 @@ export interface DeviceMetricsReport {
   readonly authFailures: number;
   /** Percent, or null on a device without a battery (or whose battery cannot be read). */
   readonly batteryPercent: number | null;
-  /** Device-specific numbers for custom detection rules. */
-  readonly custom: Readonly<Record<string, number>>;
+  /** Device-specific values for custom detection rules, by name; the server keeps those the device's thing type declares, of the declared kind. */
+  readonly custom: Readonly<Record<string, CustomMetricValue>>;
 }
 
 export interface InventoryReport {
@@ -86,12 +114,15 @@ const PORT: NumberRange = { min: 1, max: 65_535 };
 const PERCENT: NumberRange = { min: 0, max: 100 };
 /** Text forms only (no `%zone`): what the kernel's socket tables and interfaces give. */
 const IP_ADDRESS: StringRule = { maxLength: 45, pattern: /^[0-9A-Fa-f:.]+$/, check: { name: 'an IPv4 or IPv6 address', test: (value) => isIP(value) !== 0 } };
-const CUSTOM_METRIC_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const VERSION: StringRule = { maxLength: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9.+_~-]*$/ };
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
 const IMAGE_HASH: StringRule = { maxLength: 71, pattern: SHA256 };
-/** Printable text of the OS's own naming, control characters refused. */
-const OS_TEXT: StringRule = { maxLength: 256, pattern: /^[^\p{Cc}]+$/u };
+/** No control characters: these strings end up in logs, alert messages and the console. */
+const PRINTABLE = /^[^\p{Cc}]+$/u;
+/** Printable text of the OS's own naming. */
+const OS_TEXT: StringRule = { maxLength: 256, pattern: PRINTABLE };
+const CUSTOM_TEXT: StringRule = { maxLength: MAX_CUSTOM_STRING_LENGTH, pattern: PRINTABLE };
+const ANY_NUMBER: NumberRange = { min: -Number.MAX_VALUE, max: Number.MAX_VALUE };
 /**
  * A whole `sha256:` digest, or an `https:`, `http:`, `oci:` or `urn:` URI. Other schemes are refused:
  * the console shows this as a link, and `javascript:` must never get there.
@@ -122,10 +153,27 @@ export function parseDeviceMetrics(payload: Uint8Array): DeviceMetricsReport {
     agentRestarts: reader.integer('agentRestarts', COUNT),
     authFailures: reader.integer('authFailures', COUNT),
     batteryPercent: reader.nullableNumber('batteryPercent', PERCENT),
-    custom: reader.numberMap('custom', { maxEntries: MAX_CUSTOM_METRICS, names: CUSTOM_METRIC_NAME, range: { min: -Number.MAX_VALUE, max: Number.MAX_VALUE } }),
+    custom: readCustom(reader),
   };
   reader.done();
   return report;
+}
+
+/**
+ * Custom metrics checked exactly as a report's `custom` field is: the agent checks an
+ * application's values with it one by one, so one bad value costs that metric, not the report.
+ */
+export function parseCustomMetrics(value: unknown): Readonly<Record<string, CustomMetricValue>> {
+  const reader = MessageReader.fromValue({ custom: value }, 'device metrics report');
+  const custom = readCustom(reader);
+  reader.done();
+  return custom;
+}
+
+export function customMetricKind(value: CustomMetricValue): CustomMetricKind {
+  if (typeof value === 'number') return 'number';
+  if ('number-list' in value) return 'number-list';
+  return 'string-list' in value ? 'string-list' : 'address-list';
 }
 
 export function parseInventory(payload: Uint8Array): InventoryReport {
@@ -173,4 +221,24 @@ function readNetwork(network: MessageReader): NetworkMetrics {
     packetsIn: network.integer('packetsIn', COUNT),
     packetsOut: network.integer('packetsOut', COUNT),
   };
+}
+
+function readCustom(reader: MessageReader): Record<string, CustomMetricValue> {
+  return reader.map('custom', { maxEntries: MAX_CUSTOM_METRICS, names: CUSTOM_METRIC_NAME }, (custom, name) => custom.numberOrTagged(name, ANY_NUMBER, CUSTOM_LIST_KINDS, readCustomList));
+}
+
+function readCustomList(list: MessageReader, kind: (typeof CUSTOM_LIST_KINDS)[number]): CustomMetricValue {
+  const maxItems = MAX_CUSTOM_LIST_ITEMS;
+  switch (kind) {
+    case 'number-list':
+      return { 'number-list': list.numberArray(kind, { ...ANY_NUMBER, maxItems }) };
+    case 'string-list':
+      return { 'string-list': list.stringArray(kind, { ...CUSTOM_TEXT, maxItems }) };
+    case 'address-list':
+      return { 'address-list': list.stringArray(kind, { ...IP_ADDRESS, maxItems }) };
+    default: {
+      const never: never = kind;
+      return never;
+    }
+  }
 }

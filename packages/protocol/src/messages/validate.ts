@@ -39,6 +39,11 @@ export class MessageReader {
     } catch {
       throw invalid(what, '', 'is not UTF-8 JSON');
     }
+    return MessageReader.fromValue(value, what);
+  }
+
+  /** Reads a value already parsed from JSON (a part of a message checked on its own before it is sent). */
+  static fromValue(value: unknown, what: string): MessageReader {
     if (!isObject(value)) throw invalid(what, '', 'is not a JSON object');
     return new MessageReader(value, what, '');
   }
@@ -112,6 +117,15 @@ export class MessageReader {
     return value;
   }
 
+  /** An array of at most `maxItems` finite numbers within the range. */
+  numberArray(field: string, rule: NumberRange & { readonly maxItems: number }): number[] {
+    const value = this.#take(field);
+    if (!Array.isArray(value) || value.length > rule.maxItems || !value.every((item) => isInRange(item, rule))) {
+      throw this.#invalid(field, `must be an array of at most ${rule.maxItems} numbers from ${rule.min} to ${rule.max}`);
+    }
+    return value;
+  }
+
   stringArray(field: string, rule: StringRule & { readonly maxItems: number }): string[] {
     const value = this.#take(field);
     if (!Array.isArray(value) || value.length > rule.maxItems || !value.every((item) => isValidString(item, rule))) {
@@ -149,14 +163,34 @@ export class MessageReader {
     return Object.fromEntries(entries) as Record<string, string>;
   }
 
-  /** A flat object of numbers under names matching `names` (custom metrics). */
-  numberMap(field: string, limits: { readonly maxEntries: number; readonly names: RegExp; readonly range: NumberRange }): Record<string, number> {
+  /**
+   * An object of at most `maxEntries` fields named like `names`, each read by `read` from the
+   * object's own reader (refusals name `field.name`); its names are the receiver's to choose
+   * (custom metrics), so only their shape is checked.
+   */
+  map<T>(field: string, limits: { readonly maxEntries: number; readonly names: RegExp }, read: (entries: MessageReader, name: string) => T): Record<string, T> {
     const value = this.#take(field);
-    const entries = isObject(value) ? Object.entries(value) : [];
-    if (!isObject(value) || entries.length > limits.maxEntries || entries.some(([k, v]) => !limits.names.test(k) || !isInRange(v, limits.range))) {
-      throw this.#invalid(field, `must be an object of at most ${limits.maxEntries} numbers from ${limits.range.min} to ${limits.range.max} named like ${limits.names.source}`);
+    const names = isObject(value) ? Object.keys(value) : [];
+    if (!isObject(value) || names.length > limits.maxEntries || !names.every((name) => limits.names.test(name))) {
+      throw this.#invalid(field, `must be an object of at most ${limits.maxEntries} fields named like ${limits.names.source}`);
     }
-    return Object.fromEntries(entries) as Record<string, number>;
+    return this.#readNested(value, `${field}.`, (entries) => Object.fromEntries(names.map((name) => [name, read(entries, name)])));
+  }
+
+  /**
+   * A number within the range, or an object whose one key names what its value is
+   * (`{"address-list": [...]}`), read by `read`. Anything else is refused naming both shapes.
+   */
+  numberOrTagged<K extends string, T>(field: string, range: NumberRange, tags: readonly K[], read: (tagged: MessageReader, tag: K) => T): number | T {
+    const value = this.#value[field];
+    if (typeof value === 'number') return this.number(field, range);
+    const keys = isObject(value) ? Object.keys(value) : [];
+    const tag = tags.find((t) => t === keys[0]);
+    if (tag === undefined || keys.length !== 1) {
+      this.#seen.add(field);
+      throw this.#invalid(field, `must be a number from ${range.min} to ${range.max}, or an object with one key of ${tags.join(', ')}`);
+    }
+    return this.object(field, (tagged) => read(tagged, tag));
   }
 
   /** Refuses fields nobody asked for: a typo must not be silently ignored. */

@@ -34,6 +34,7 @@ import type { AuditCheckpoints } from '../audit/audit-checkpoints.js';
 import { caRoutes } from './routes/cas.js';
 import { credentialAuditRoutes } from './routes/credential-audit.js';
 import { dataRoutes } from './routes/data.js';
+import { dataWebhookRoutes } from './routes/data-webhooks.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { estRoutes } from './routes/est.js';
 import { manufacturingRoutes } from './routes/manufacturing.js';
@@ -173,6 +174,7 @@ export async function buildApi(deps: ApiDependencies, options: ApiOptions): Prom
   pkiRoutes(app, deps);
   auditRoutes(app, deps);
   dataRoutes(app, { data: deps.data });
+  dataWebhookRoutes(app, { webhooks: deps.data.webhooks });
   firmwareRoutes(app, { updates: deps.updates });
   alertRoutes(app, { alerts: deps.alerts });
   monitorRoutes(app, { profiles: deps.monitor.profiles, metrics: deps.monitor.metrics, now: () => deps.clock.now() });

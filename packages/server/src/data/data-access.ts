@@ -5,9 +5,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { JsonValue } from '../json.js';
 import type { Store } from '../store/store.js';
-import { clearanceAllows, isAuditedClass, type DataGrants } from './classification.js';
-import { PURPOSE_NAME, type DataContract, type FieldSpec } from './contract.js';
+import { isAuditedClass, type DataGrants } from './classification.js';
 import type { DataContracts } from './data-contracts.js';
+import { discloses, FieldSpecIndex, noteFieldReads, requirePurpose, type DisclosedField } from './disclosure.js';
 import type { FieldCrypto } from './field-crypto.js';
 
 /** Who reads: the audit actor and the operator role whose clearance applies. */
@@ -62,10 +62,11 @@ const ROWS_PER_MESSAGE = 16;
  */
 export class DataAccess {
   readonly #deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock; readonly contracts: DataContracts; readonly crypto: FieldCrypto; readonly grants: DataGrants };
-  #specs = new Map<string, ReadonlyMap<string, FieldSpec>>();
+  readonly #specs: FieldSpecIndex;
 
   constructor(deps: { readonly store: Store; readonly audit: AuditLog; readonly clock: Clock; readonly contracts: DataContracts; readonly crypto: FieldCrypto; readonly grants: DataGrants }) {
     this.#deps = deps;
+    this.#specs = new FieldSpecIndex(deps.contracts);
   }
 
   async query(request: DataQuery, reader: Reader): Promise<QueryResult> {
@@ -80,7 +81,7 @@ export class DataAccess {
 
     const messages = new Map<string, { row: (typeof rows)[number]; fields: Record<string, JsonValue> }>();
     const withheld = new Set<string>();
-    const disclosed = new Map<string, FieldSpec & { contract: string }>();
+    const disclosed = new Map<string, DisclosedField>();
     for (const row of rows) {
       let message = messages.get(row.message_id);
       if (message === undefined) {
@@ -88,10 +89,10 @@ export class DataAccess {
         message = { row, fields: {} };
         messages.set(row.message_id, message);
       }
-      const specs = await this.#specsOf(row.contract, row.version);
+      const specs = await this.#specs.of(row.contract, row.version);
       for (const [path, value] of Object.entries(JSON.parse(row.fields) as Record<string, JsonValue>)) {
         const spec = specs.get(path);
-        if (spec === undefined || !spec.purposes.includes(purpose) || !clearanceAllows(this.#deps.grants, reader.role, spec.classification)) {
+        if (!discloses(spec, purpose, reader.role, this.#deps.grants)) {
           withheld.add(path);
           continue;
         }
@@ -105,13 +106,7 @@ export class DataAccess {
     const now = this.#deps.clock.now().toISOString();
     const audited = [...disclosed.values()].filter((s) => isAuditedClass(s.classification));
     await this.#deps.store.db.transaction().execute(async (trx) => {
-      for (const spec of disclosed.values()) {
-        await trx
-          .insertInto('data_field_reads')
-          .values({ contract: spec.contract, field: spec.path, purpose, last_read_at: now })
-          .onConflict((oc) => oc.columns(['contract', 'field', 'purpose']).doUpdateSet({ last_read_at: now }))
-          .execute();
-      }
+      await noteFieldReads(trx, disclosed.values(), purpose, now);
       if (audited.length > 0) {
         await this.#deps.audit.recordWithin(trx, [
           {
@@ -153,22 +148,4 @@ export class DataAccess {
     await this.#deps.audit.record({ ...actorFields(reader.actor), action: 'data.detokenize', outcome: 'success', target: `token:${token}`, details: { purpose, thing: row.thing, field: `${row.contract}/${row.field}` } });
     return { token, value, thing: row.thing, contract: row.contract, field: row.field };
   }
-
-  async #specsOf(contract: string, version: number): Promise<ReadonlyMap<string, FieldSpec>> {
-    const key = `${contract}@${version}`;
-    let specs = this.#specs.get(key);
-    if (specs === undefined) {
-      this.#specs = new Map((await this.#deps.contracts.allVersions()).map((c: DataContract) => [`${c.name}@${c.version}`, new Map(c.fields.map((f) => [f.path, f]))]));
-      specs = this.#specs.get(key) ?? new Map<string, FieldSpec>();
-      // A version no longer known discloses nothing, and is not looked up again for every row.
-      this.#specs.set(key, specs);
-    }
-    return specs;
-  }
-}
-
-function requirePurpose(purpose: string | undefined): string {
-  if (purpose === undefined || purpose === '') throw new FleetwardError('FW_ERR_PURPOSE_REQUIRED', 'declare why you read this data: --purpose / purpose=<name>, one the data contracts declare', {});
-  if (!PURPOSE_NAME.test(purpose)) throw new FleetwardError('FW_ERR_VALIDATION', 'purpose is a lower-case name such as "billing"', { field: 'purpose' });
-  return purpose;
 }

@@ -9,6 +9,9 @@ import { DataIngest, type IngestOptions } from './data-ingest.js';
 import { collectInventory, type Inventory } from './data-inventory.js';
 import { loadDataKeys, type KeySealer } from './data-keys.js';
 import { DataRetention, type RetentionOptions } from './data-retention.js';
+import type { DeliveryOptions } from './data-webhook-delivery.js';
+import { DataWebhooks } from './data-webhooks.js';
+import { FieldSpecIndex } from './disclosure.js';
 import { FieldCrypto } from './field-crypto.js';
 import { SealingKeys } from './sealing-keys.js';
 import { DEFAULT_WRITER_OPTIONS, TelemetryWriter, type WriterOptions } from './telemetry-writer.js';
@@ -28,6 +31,8 @@ export interface DataOptions {
   readonly writer?: Partial<WriterOptions>;
   readonly retention?: Partial<RetentionOptions>;
   readonly grants?: DataGrants;
+  /** Data webhook delivery limits, and how often the node delivers (milliseconds). */
+  readonly webhooks?: Partial<DeliveryOptions> & { readonly everyMs?: number };
 }
 
 /** Rule 9: data contracts, enforcement at ingest, minimized storage, retention, purpose-bound reads, the inventory. */
@@ -39,14 +44,18 @@ export interface DataServices {
   readonly writer: TelemetryWriter;
   /** The backend keys devices seal local data to; ingest opens sealed values with them. */
   readonly sealing: SealingKeys;
+  /** Consumers of the minimized stream over signed webhooks, and their delivery. */
+  readonly webhooks: DataWebhooks;
   readonly grants: DataGrants;
   inventory(unreadDays?: number): Promise<Inventory>;
   /** Puts the newest contract versions in force if any were applied (here, by the CLI or on another node). */
   refresh(): Promise<boolean>;
-  /** Background work for the node's scheduler: contract refresh, retention, sealing-key refresh. */
+  /** Background work for the node's scheduler: contract refresh, retention, sealing-key refresh, webhook delivery. */
   jobs(): Job[];
   /** Writes everything queued (call before closing the store). */
   flush(): Promise<void>;
+  /** Writes everything queued and stops the telemetry writer's thread. */
+  close(): Promise<void>;
 }
 
 /** Opens the data services: loads (or creates) the sealed data keys, loads the sealing keys and puts the contracts in force. */
@@ -60,7 +69,9 @@ export async function openDataServices(deps: DataDependencies, options: DataOpti
   await sealing.refresh();
   const ingest = new DataIngest({ crypto, writer, sealing }, options.ingest);
   const access = new DataAccess({ store, audit, clock, contracts, crypto, grants });
-  const retention = new DataRetention({ store, audit, clock }, options.retention);
+  const { everyMs: webhookEveryMs = 1000, ...delivery } = options.webhooks ?? {};
+  const webhooks = new DataWebhooks({ store, audit, clock, sealer: deps.keyRing, specs: new FieldSpecIndex(contracts), grants }, delivery);
+  const retention = new DataRetention({ store, audit, clock, flushWrites: () => writer.flush() }, options.retention);
   let stamp = -1;
   const refresh = async (): Promise<boolean> => {
     const current = await contracts.stamp();
@@ -78,6 +89,7 @@ export async function openDataServices(deps: DataDependencies, options: DataOpti
     retention,
     writer,
     sealing,
+    webhooks,
     grants,
     inventory: (unreadDays = 30) => collectInventory({ store, clock, contracts, grants }, unreadDays),
     refresh,
@@ -86,7 +98,10 @@ export async function openDataServices(deps: DataDependencies, options: DataOpti
       { name: 'data.retention', everyMs: 10 * 60_000, run: () => retention.run() },
       // Sealing keys rotated on another node open here too (an unknown key id also triggers a reload).
       { name: 'data.sealing-keys-refresh', everyMs: 30_000, run: () => sealing.refresh() },
+      // Polls the store for what was committed since each consumer's cursor (cheap when idle: one read per consumer).
+      { name: 'data.webhooks', everyMs: webhookEveryMs, run: () => webhooks.deliver() },
     ],
     flush: () => writer.flush(),
+    close: () => writer.close(),
   };
 }

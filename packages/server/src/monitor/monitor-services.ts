@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/settings.js';
 import type { Job } from '../jobs/scheduler.js';
 import type { Logger } from '../observability/logger.js';
+import type { NodeMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { DetectionStateStore } from './detection-state-store.js';
 import { loadGeoIp } from './geoip.js';
@@ -21,7 +22,16 @@ export interface MonitorServices {
   jobs(): Job[];
 }
 
-export async function openMonitorServices(deps: { readonly config: Config; readonly store: Store; readonly audit: AuditLog; readonly clock: Clock; readonly logger: Logger; readonly sink: DetectionSink }): Promise<MonitorServices> {
+export async function openMonitorServices(deps: {
+  readonly config: Config;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The node's Prometheus metrics: dropped custom metrics are counted there. */
+  readonly metrics: Pick<NodeMetrics, 'monitorCustomDropped'>;
+  readonly sink: DetectionSink;
+}): Promise<MonitorServices> {
   const { config, store, audit, clock, logger, sink } = deps;
   const metrics = new MetricsStore({ store, audit, clock });
   const customKinds = async () => new Map([...(await metrics.customDeclarations()).values()].flatMap((names) => [...names]));
@@ -31,6 +41,7 @@ export async function openMonitorServices(deps: { readonly config: Config; reado
     clock,
     logger,
     metrics,
+    counters: deps.metrics,
     profiles,
     state: new DetectionStateStore(store),
     sink,

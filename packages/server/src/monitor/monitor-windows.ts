@@ -2,10 +2,12 @@ import type { DeviceMetricsReport } from '@fleetward/protocol';
 import type { Clock } from '../clock.js';
 import type { Job } from '../jobs/scheduler.js';
 import type { Logger } from '../observability/logger.js';
+import type { NodeMetrics } from '../observability/metrics.js';
 import type { DeviceDetectionState } from './detection/detection-state.js';
 import { evaluateWindow, type DeviceWindowInput } from './detection/evaluate-window.js';
 import type { DetectionStateStore } from './detection-state-store.js';
 import { CloudMetrics } from './metrics/cloud-metrics.js';
+import { CUSTOM_REJECTIONS, type CustomRejection } from './metrics/custom-metrics.js';
 import { DeviceMetrics } from './metrics/device-metrics.js';
 import type { MetricsStore } from './metrics/metrics-store.js';
 import { EMPTY_CLOUD, type MetricKind, type WindowMetrics } from './metrics/window-metrics.js';
@@ -17,6 +19,8 @@ export interface MonitorWindowsDependencies {
   readonly clock: Clock;
   readonly logger: Pick<Logger, 'error' | 'warn'>;
   readonly metrics: MetricsStore;
+  /** Where dropped custom metrics are counted (the node's Prometheus metrics). */
+  readonly counters: Pick<NodeMetrics, 'monitorCustomDropped'>;
   readonly profiles: Pick<SecurityProfiles, 'assignments'>;
   readonly state: DetectionStateStore;
   readonly sink: DetectionSink;
@@ -32,6 +36,8 @@ export interface WindowSummary {
   readonly windowEnd: string;
   readonly devices: number;
   readonly detections: number;
+  /** Custom values devices reported in the window that were dropped (undeclared, or not of the declared kind). */
+  readonly droppedCustom: number;
 }
 
 /**
@@ -93,6 +99,8 @@ export class MonitorWindows {
     const windowEnd = new Date(end).toISOString();
     const cloud = this.cloud.drain(new Date(end));
     const device = this.#device.drain();
+    // Counted first: a database that fails below must not lose them.
+    const droppedCustom = this.#countDropped(device.rejectedCustom);
     // Skip windows in which the node was idle (a tick long after the last one).
     this.#windowStart = alignedStart(now.getTime(), this.#deps.windowSeconds);
     const windows: WindowMetrics[] = [];
@@ -107,8 +115,18 @@ export class MonitorWindows {
     const detections = await this.#detect(windows, windowEnd);
     await this.#deps.metrics.write(windows).catch((error: unknown) => this.#deps.logger.error({ err: error, windowStart, devices: windows.length }, 'could not store a security metrics window'));
     this.#declarations = await this.#deps.metrics.customDeclarations();
-    if (device.rejectedCustom > 0) this.#deps.logger.warn({ rejected: device.rejectedCustom }, 'devices reported undeclared or mistyped custom metrics (dropped)');
-    return { windowStart, windowEnd, devices: windows.length, detections };
+    return { windowStart, windowEnd, devices: windows.length, detections, droppedCustom };
+  }
+
+  #countDropped(rejected: Readonly<Record<CustomRejection, number>>): number {
+    let total = 0;
+    for (const reason of CUSTOM_REJECTIONS) {
+      if (rejected[reason] === 0) continue;
+      this.#deps.counters.monitorCustomDropped.inc({ reason }, rejected[reason]);
+      total += rejected[reason];
+    }
+    if (total > 0) this.#deps.logger.warn({ rejected }, 'devices reported undeclared or mistyped custom metrics (dropped)');
+    return total;
   }
 
   async #detect(windows: readonly WindowMetrics[], windowEnd: string): Promise<number> {

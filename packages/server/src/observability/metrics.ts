@@ -28,12 +28,18 @@ export interface NodeMetrics {
   readonly dataMessages: Counter<'outcome' | 'reason'>;
   /** Update alerts raised (deployment aborted, stalled device, unauthorized firmware...), by kind. */
   readonly updateAlerts: Counter<'kind'>;
+  /** Custom device metrics dropped on ingest (undeclared for the device's thing type, or not of the declared kind), by reason. */
+  readonly monitorCustomDropped: Counter<'reason'>;
   /** Update metadata and artifact downloads by devices, by what and outcome. */
   readonly updateDownloads: Counter<'what' | 'outcome'>;
   /** Rule 6: 1 when the canary found the control holding at its last check, 0 when not (error included). */
   readonly controlHeld: Gauge<'control'>;
   /** Rule 6: when each control was last checked by a canary (Unix seconds). */
   readonly controlCheckedAt: Gauge<'control'>;
+  /** Rule 6, fail closed: 1 when the dependency (database, redis) answered its last probe, 0 when not. */
+  readonly dependencyUp: Gauge<'dependency'>;
+  /** Rule 6, fail closed: live device sessions closed because a dependency stayed away longer than the bound. */
+  readonly failClosedDisconnects: Counter<'dependency'>;
 }
 
 export function createMetrics(): NodeMetrics {
@@ -61,10 +67,13 @@ export function createMetrics(): NodeMetrics {
     mqttThrottled: new Counter({ name: 'fleetward_mqtt_throttled_total', help: 'Handshakes, connects and publishes refused by the device limits, by reason', labelNames: ['reason'], registers }),
     mqttLimited: new Counter({ name: 'fleetward_mqtt_engine_limit_refusals_total', help: 'Refusals by the broker engine limits (subscriptions, in-flight messages, packet size...), by limit', labelNames: ['limit'], registers }),
     dataMessages: new Counter({ name: 'fleetward_data_messages_total', help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason', labelNames: ['outcome', 'reason'], registers }),
+    monitorCustomDropped: new Counter({ name: 'fleetward_monitor_custom_metrics_dropped_total', help: 'Custom device metrics dropped on ingest, by reason (undeclared: the device\'s thing type does not declare the name; wrong-kind: a value of another kind than declared)', labelNames: ['reason'], registers }),
     updateAlerts: new Counter({ name: 'fleetward_update_alerts_total', help: 'Update alerts raised, by kind (deployment-aborted, job-timed-out, unauthorized-firmware, ...)', labelNames: ['kind'], registers }),
     updateDownloads: new Counter({ name: 'fleetward_update_downloads_total', help: 'Update metadata and artifact requests by devices, by what (metadata, artifact) and outcome (served, partial, refused, not-found)', labelNames: ['what', 'outcome'], registers }),
     controlHeld: new Gauge({ name: 'fleetward_control_held', help: 'Rule 6 canaries: 1 when the security control held at its last check, 0 when it did not or could not be checked', labelNames: ['control'], registers }),
     controlCheckedAt: new Gauge({ name: 'fleetward_control_last_checked_timestamp_seconds', help: 'Rule 6 canaries: when each security control was last checked (Unix seconds)', labelNames: ['control'], registers }),
+    dependencyUp: new Gauge({ name: 'fleetward_dependency_up', help: 'Rule 6: 1 when the dependency (database, redis) answered its last probe, 0 while it is away (new device connections are refused)', labelNames: ['dependency'], registers }),
+    failClosedDisconnects: new Counter({ name: 'fleetward_fail_closed_disconnects_total', help: 'Rule 6: live device sessions closed because a dependency stayed away longer than FLEETWARD_HEALTH_FAIL_CLOSED_GRACE_SECONDS', labelNames: ['dependency'], registers }),
     mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }

@@ -58,6 +58,7 @@ export interface Tables {
   data_telemetry: DataTelemetryTable;
   data_field_reads: DataFieldReadsTable;
   data_unclassified: DataUnclassifiedTable;
+  data_webhooks: DataWebhooksTable;
 }
 
 export interface OperatorsTable {
@@ -364,6 +365,50 @@ export interface DataUnclassifiedTable {
   count: number;
   first_seen_at: string;
   last_seen_at: string;
+}
+
+/**
+ * Rule 9: a consumer of the minimized telemetry stream over a signed webhook. Its HMAC secret is
+ * sealed with the key ring (`data-webhook:<name>`). The cursor is the store position (see
+ * data-webhook-feed.ts) of the last row the receiver acknowledged; `batch_*` is the one batch in
+ * flight, if any, resent with the same delivery id until acknowledged.
+ */
+export interface DataWebhooksTable {
+  name: string;
+  url: string;
+  ca_pem: string | null;
+  secret_sealed: string;
+  contract: string | null;
+  topic: string | null;
+  purpose: string;
+  role: string;
+  /** 'active' | 'paused'. */
+  state: string;
+  cursor_txid: number;
+  cursor_id: number;
+  /** Batches made so far: the number of the newest. */
+  sequence: number;
+  batch_id: string | null;
+  batch_end_txid: number | null;
+  batch_end_id: number | null;
+  /** Attempts of the batch in flight. */
+  attempts: number;
+  next_attempt_at: string | null;
+  /** Which delivery worker holds the consumer, until when (one sender across nodes). */
+  lease_owner: string | null;
+  lease_until: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+  last_delivery_id: string | null;
+  last_delivery_at: string | null;
+  last_delivery_records: number | null;
+  delivered_batches: number;
+  delivered_records: number;
+  failed_attempts: number;
+  created_at: string;
+  created_by: string;
+  secret_rotated_at: string | null;
 }
 
 /** A device policy: its versions are in policy_versions, `default_version` is the one in force. */

@@ -80,6 +80,19 @@ const dataToken = async (t: TestNode) => {
   return { thing, contract: DATA_CONTRACT.name, token: (JSON.parse(verdict.payload.toString()) as { owner: string }).owner };
 };
 
+const DATA_WEBHOOK = { url: 'https://127.0.0.1:9/hooks', purpose: 'billing', role: 'operator' };
+const newDataWebhook = async (t: TestNode) => (await t.node.context.data.webhooks.create({ ...DATA_WEBHOOK, name: unique() }, { actor: local, role: 'admin' })).webhook.name;
+/** One consumer per node for the routes that only read or toggle it. */
+const dataWebhooks = new WeakMap<TestNode, Promise<string>>();
+const dataWebhook = (t: TestNode) => {
+  let name = dataWebhooks.get(t);
+  if (name === undefined) {
+    name = newDataWebhook(t);
+    dataWebhooks.set(t, name);
+  }
+  return name;
+};
+
 /** Rule 4 fixtures, once per node: a signed repository, a signed artifact with an SBOM, a thing of its type, a group. */
 const updateFixtures = new WeakMap<TestNode, Promise<{ repo: SignedRepository; target: string; thing: string; group: string }>>();
 const updates = (t: TestNode) => {
@@ -263,6 +276,14 @@ const ROUTES: readonly RouteCase[] = [
   { method: 'GET', route: '/api/v1/data/inventory', request: () => Promise.resolve({ url: '/api/v1/data/inventory' }), allowed: ALL },
   { method: 'GET', route: '/api/v1/data/sealing-key', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key' }), allowed: ALL },
   { method: 'POST', route: '/api/v1/data/sealing-key/rotate', request: () => Promise.resolve({ url: '/api/v1/data/sealing-key/rotate' }), allowed: ['admin'] },
+  // Data webhook consumers: seen by every role, managed by fleet writers (a consumer never reads above its creator's clearance).
+  { method: 'GET', route: '/api/v1/data/webhooks', request: () => Promise.resolve({ url: '/api/v1/data/webhooks' }), allowed: ALL },
+  { method: 'POST', route: '/api/v1/data/webhooks', request: () => Promise.resolve({ url: '/api/v1/data/webhooks', json: { ...DATA_WEBHOOK, name: unique() } }), allowed: FLEET_WRITERS },
+  { method: 'GET', route: '/api/v1/data/webhooks/:name', request: async (t) => ({ url: `/api/v1/data/webhooks/${await dataWebhook(t)}` }), allowed: ALL },
+  { method: 'DELETE', route: '/api/v1/data/webhooks/:name', request: async (t) => ({ url: `/api/v1/data/webhooks/${await newDataWebhook(t)}` }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/data/webhooks/:name/pause', request: async (t) => ({ url: `/api/v1/data/webhooks/${await dataWebhook(t)}/pause` }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/data/webhooks/:name/resume', request: async (t) => ({ url: `/api/v1/data/webhooks/${await dataWebhook(t)}/resume` }), allowed: FLEET_WRITERS },
+  { method: 'POST', route: '/api/v1/data/webhooks/:name/rotate-secret', request: async (t) => ({ url: `/api/v1/data/webhooks/${await dataWebhook(t)}/rotate-secret` }), allowed: FLEET_WRITERS },
   // Rule 4 (updates): reading is for every role, changing the repository and deployments for fleet writers.
   { method: 'GET', route: '/api/v1/firmware', request: () => Promise.resolve({ url: '/api/v1/firmware' }), allowed: ALL },
   { method: 'GET', route: '/api/v1/firmware/:target', request: async (t) => ({ url: `/api/v1/firmware/${(await updates(t)).target}` }), allowed: ALL },

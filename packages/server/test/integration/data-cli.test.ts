@@ -122,4 +122,36 @@ describe('fleetward data (CLI, local data folder)', () => {
     expect((await fleetward('data', 'query', '--thing', 'th-1', '--purpose', 'energy', '--json')).json).toMatchObject({ rows: [] });
     expect((await fleetward('audit', 'events', '--json', '--action', 'data.purge')).stdout).toContain('"rows\\":3');
   });
+
+  it('creates, lists, shows and deletes a data webhook consumer; refuses http://, no purpose and an unknown role (exit 2)', async () => {
+    const url = 'https://127.0.0.1:9/hooks/fleetward';
+    const created = await fleetward('data', 'webhooks', 'create', 'energy-feed', url, '--purpose', 'energy', '--role', 'operator', '--contract', 'thermostat', '--json');
+    expect(created).toMatchObject({ code: 0, json: { webhook: { name: 'energy-feed', url, contract: 'thermostat', purpose: 'energy', role: 'operator', state: 'active', pending: null } } });
+    const secret = (created.json as { secret: string }).secret;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const human = await fleetward('data', 'webhooks', 'create', 'comfort-feed', url, '--purpose', 'comfort', '--role', 'viewer', '--topic', 'home/+/climate');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^Created data webhook comfort-feed → https:\/\/127\.0\.0\.1:9\/hooks\/fleetward \(topic home\/\+\/climate, purpose comfort, role viewer\)\nSigning secret \(shown once\): [A-Za-z0-9_-]{43}\n$/);
+
+    const refusals: [string[], string][] = [
+      [['http-feed', 'http://127.0.0.1:9/hooks', '--purpose', 'energy', '--role', 'operator'], 'FW_ERR_VALIDATION'],
+      [['no-purpose', url, '--role', 'operator'], 'FW_ERR_PURPOSE_REQUIRED'],
+      [['bad-role', url, '--purpose', 'energy', '--role', 'superuser'], 'FW_ERR_VALIDATION'],
+    ];
+    for (const [args, code] of refusals) expect(await fleetward('data', 'webhooks', 'create', ...args, '--json')).toMatchObject({ code: 2, json: { error: { code } } });
+
+    const list = await fleetward('data', 'webhooks', 'list');
+    expect(list.stdout).toMatch(/comfort-feed\s+https:\/\/127\.0\.0\.1:9\/hooks\/fleetward\s+topic home\/\+\/climate\s+comfort\s+viewer\s+active\s+0\s+-/);
+    expect(list.stdout).toMatch(/energy-feed\s+https:\/\/127\.0\.0\.1:9\/hooks\/fleetward\s+contract thermostat\s+energy\s+operator\s+active\s+0\s+-/);
+    const listed = await fleetward('data', 'webhooks', 'list', '--json');
+    expect((listed.json as { webhooks: { name: string }[] }).webhooks.map((w) => w.name)).toEqual(['comfort-feed', 'energy-feed']);
+    expect(listed.stdout).not.toContain(secret);
+    expect((await fleetward('data', 'webhooks', 'show', 'energy-feed')).stdout).toContain('selects contract thermostat; purpose energy; role operator');
+
+    expect(await fleetward('data', 'webhooks', 'delete', 'energy-feed')).toMatchObject({ code: 0, stdout: 'Deleted data webhook energy-feed.\n' });
+    expect(await fleetward('data', 'webhooks', 'delete', 'energy-feed', '--json')).toMatchObject({ code: 1, json: { error: { code: 'FW_ERR_NOT_FOUND' } } });
+    expect((await fleetward('data', 'webhooks', 'list', '--json')).json).toMatchObject({ webhooks: [{ name: 'comfort-feed' }] });
+    const trail = (await fleetward('audit', 'events', '--json', '--action', 'data.webhook.delete')).stdout;
+    expect(trail).toContain('data-webhook:energy-feed');
+  });
 });

@@ -34,7 +34,7 @@ function window(thing: string, start: string, messagesIn: number, reported = tru
     device: reported
       ? { listening: ['tcp/22'], listeningPorts: [22], listeningTotal: 1, established: 2, destinations: ['198.51.100.1'], bytesIn: 5_000_000_000, bytesOut: 1, packetsIn: 1, packetsOut: 1, processes: 30, memoryUsedBytes: 1e8, cpuPercent: 12.5, diskUsedBytes: 1e9, uptimeSeconds: 100, agentRestarts: 0, authFailures: 0, batteryPercent: null }
       : null,
-    custom: reported ? { 'queue.depth': 3 } : {},
+    custom: reported ? { 'queue.depth': 3, 'modbus.peers': ['10.20.0.5', '2001:db8::5'], services: ['mosquitto'], 'service.ports': [502, 1883] } : {},
   };
 }
 
@@ -71,6 +71,12 @@ describe.each(DIALECTS)('monitor storage on %s', (dialect) => {
     const [merged] = await metrics.device('moved', { since: start });
     expect(merged?.cloud).toMatchObject({ messagesIn: 40, bytesIn: 4000, messageSizeMax: 500, messageSizeMean: 125, disconnectedSeconds: 20 });
     expect(merged?.device).toEqual(second.device);
+    // Custom values come with the report: the node that had it wins, whichever wrote last.
+    expect(merged?.custom).toEqual(second.custom);
+    const other = '2026-12-01T00:01:00.000Z';
+    await metrics.write([window('moved', other, 30)]);
+    await metrics.write([window('moved', other, 10, false)]);
+    expect((await metrics.device('moved', { since: other }))[0]?.custom).toEqual(window('moved', other, 30).custom);
   });
 
   it('declares custom metrics per thing type; profiles are stored, attached to groups and reach nested members', async () => {
@@ -112,7 +118,7 @@ describe.each(DIALECTS)('monitor storage on %s', (dialect) => {
     await profiles.put({ name: 'p', behaviors: [{ name: 'flood', metric: 'cloud.messagesIn', operator: 'gt', value: 100, actions: ['quarantine'], severity: 'critical' }] }, actor);
     await profiles.attach('p', 'all', actor);
     const detections: Detection[] = [];
-    const make = () => new MonitorWindows({ clock, logger: { error: () => undefined, warn: () => undefined } as never, metrics, profiles, state: new DetectionStateStore(context.store), sink: { detected: (d) => Promise.resolve(void detections.push(d)) }, windowSeconds: 60, retentionDays: 14 });
+    const make = () => new MonitorWindows({ clock, logger: { error: () => undefined, warn: () => undefined } as never, metrics, counters: context.metrics, profiles, state: new DetectionStateStore(context.store), sink: { detected: (d) => Promise.resolve(void detections.push(d)) }, windowSeconds: 60, retentionDays: 14 });
     const monitor = make();
     await monitor.start();
     monitor.cloud.connected('dev', 'serial', '192.0.2.1', clock.now());

@@ -128,7 +128,8 @@ export function dataRoutes(app: Api, deps: { readonly data: DataServices }): voi
   );
 }
 
-function readerOf(request: FastifyRequest): Reader {
+/** The caller as a purpose-bound reader: its audit actor and the role whose clearance applies. */
+export function readerOf(request: FastifyRequest): Reader {
   if (request.principal === null) throw new FleetwardError('FW_ERR_UNAUTHENTICATED', 'an operator token is required');
   return { actor: actorOf(request), role: request.principal.role };
 }

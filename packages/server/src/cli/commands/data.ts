@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { Role } from '../../access/roles.js';
 import { FleetwardError, type SealingKey } from '@fleetward/protocol';
 import type { AppliedContract, ContractSummary } from '../../data/data-contracts.js';
 import type { Detokenized, QueryResult } from '../../data/data-access.js';
@@ -14,9 +15,10 @@ import { withConfigFlags } from '../config-flags.js';
 import { readInputFile } from '../files.js';
 import { table } from '../output.js';
 import { perform, query, segment } from '../target.js';
+import { dataWebhooksCommand } from './data-webhooks.js';
 
 /** Whoever can read the data folder holds its keys anyway: local commands read with an admin's clearance. */
-const LOCAL_ROLE = 'admin';
+const LOCAL_ROLE: Role = 'admin';
 const MAX_CONTRACT_FILE_BYTES = 1_048_576;
 
 /** `fleetward data ...`: rule 9, data minimization. */
@@ -142,6 +144,8 @@ export function dataCommand(program: Command): void {
         out.result(rotated, (r) => `Rotated the sealing key: ${r.previous ?? '(none)'} -> ${r.active.keyId}.\n${describeSealingKey(r.active)}`);
       }),
     );
+
+  dataWebhooksCommand(data, LOCAL_ROLE);
 }
 
 function describeSealingKey(key: SealingKey): string {

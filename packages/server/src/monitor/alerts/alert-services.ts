@@ -6,7 +6,8 @@ import type { Store } from '../../store/store.js';
 import type { RaiseAlert, UpdateAlertKind } from '../../updates/types.js';
 import type { Detection, DetectionSink, ResponseActionName, Severity } from '../types.js';
 import { Alerts, type Alert, type TimelineEntry } from './alerts.js';
-import { Notifier, type Delivery, type OperatorPublish, type WebhookPost } from './notifier.js';
+import type { WebhookPost } from '../../webhooks/https-webhook.js';
+import { Notifier, type Delivery, type OperatorPublish } from './notifier.js';
 import { ResponseActions, type ResponseAction, type ResponseCertificates, type ResponseDeployments, type ResponseThings } from './response-actions.js';
 import { Suppressions } from './suppressions.js';
 

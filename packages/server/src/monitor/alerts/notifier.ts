@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:https';
 import type { Kysely } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import { actorFields, type Actor } from '../../audit/audit-events.js';
@@ -11,10 +10,11 @@ import type { Tables } from '../../store/tables.js';
 import type { Severity } from '../types.js';
 import { isSeverity, severityRank } from './alert-states.js';
 import type { Alert, Alerts } from './alerts.js';
-import { backoffMs, DELIVERY_HEADER, SIGNATURE_HEADER, signBody } from './webhook-signature.js';
+import { checkWebhookUrl, httpsPost, MAX_WEBHOOK_URL_LENGTH, redactWebhookUrl, type WebhookPost } from '../../webhooks/https-webhook.js';
+import { backoffMs, DELIVERY_HEADER, SIGNATURE_HEADER, signBody } from '../../webhooks/webhook-signature.js';
 
 /** Every limit of notification delivery, named, with its unit. */
-export const NOTIFY_LIMITS = { maxWebhooks: 20, maxAttempts: 6, baseBackoffMs: 1000, maxBackoffMs: 300_000, timeoutMs: 5000, batch: 100, maxUrlLength: 2048 } as const;
+export const NOTIFY_LIMITS = { maxWebhooks: 20, maxAttempts: 6, baseBackoffMs: 1000, maxBackoffMs: 300_000, timeoutMs: 5000, batch: 100, maxUrlLength: MAX_WEBHOOK_URL_LENGTH } as const;
 
 export type DeliveryState = 'pending' | 'delivered' | 'failed';
 
@@ -50,9 +50,6 @@ export interface Delivery {
   readonly deliveredAt: string | null;
 }
 
-/** Sends one signed POST; resolves with the HTTP status (the I/O edge, replaceable in tests). */
-export type WebhookPost = (url: string, body: string, headers: Readonly<Record<string, string>>, caPem: string | null, timeoutMs: number) => Promise<number>;
-
 /** Publishes on the node's broker as the server (the gateway's `publishFromServer`). */
 export type OperatorPublish = (topic: string, payload: Buffer) => void;
 
@@ -85,7 +82,7 @@ export class Notifier {
   async addWebhook(input: WebhookRequest, actor: Actor): Promise<{ readonly webhook: Webhook; readonly secret: string }> {
     const name = input.name;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new FleetwardError('FW_ERR_VALIDATION', 'a webhook name is 1 to 64 letters, digits, dots, dashes or underscores', { field: 'name' });
-    const url = checkUrl(input.url);
+    const url = checkWebhookUrl(input.url);
     const minSeverity = input.minSeverity ?? 'low';
     if (!isSeverity(minSeverity)) throw new FleetwardError('FW_ERR_VALIDATION', 'unknown severity', { field: 'minSeverity' });
     const secret = input.secret ?? randomBytes(32).toString('base64url');
@@ -97,7 +94,7 @@ export class Notifier {
       const count = await trx.selectFrom('notify_webhooks').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       if (Number(count.n) >= NOTIFY_LIMITS.maxWebhooks) throw new FleetwardError('FW_ERR_CONFLICT', `at most ${NOTIFY_LIMITS.maxWebhooks} webhooks`, { limit: NOTIFY_LIMITS.maxWebhooks });
       await trx.insertInto('notify_webhooks').values(row).execute();
-      await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'notify.webhook.add', outcome: 'success', target: `webhook:${name}`, details: { url: redactUrl(url), minSeverity, pinnedCa: row.ca_pem !== null } }]);
+      await this.#deps.audit.recordWithin(trx, [{ ...actorFields(actor), action: 'notify.webhook.add', outcome: 'success', target: `webhook:${name}`, details: { url: redactWebhookUrl(url), minSeverity, pinnedCa: row.ca_pem !== null } }]);
     });
     return { webhook: webhookOf(row), secret };
   }
@@ -224,27 +221,8 @@ export async function resealWebhookSecrets(trx: Kysely<Tables>, keyRing: KeyRing
   return rows.length;
 }
 
-function checkUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new FleetwardError('FW_ERR_VALIDATION', 'the webhook URL is not a URL', { field: 'url' });
-  }
-  // Secrets and alerts never travel in clear: HTTPS only, no credentials in the URL.
-  if (url.protocol !== 'https:') throw new FleetwardError('FW_ERR_VALIDATION', 'a webhook URL must be https://', { field: 'url' });
-  if (url.username !== '' || url.password !== '') throw new FleetwardError('FW_ERR_VALIDATION', 'a webhook URL must not carry credentials (the HMAC signature authenticates)', { field: 'url' });
-  if (text.length > NOTIFY_LIMITS.maxUrlLength) throw new FleetwardError('FW_ERR_VALIDATION', 'the webhook URL is too long', { field: 'url' });
-  return url.toString();
-}
-
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
-
 function webhookOf(row: Tables['notify_webhooks']): Webhook {
-  return { name: row.name, url: redactUrl(row.url), minSeverity: row.min_severity as Severity, pinnedCa: row.ca_pem !== null, createdAt: row.created_at, createdBy: row.created_by };
+  return { name: row.name, url: redactWebhookUrl(row.url), minSeverity: row.min_severity as Severity, pinnedCa: row.ca_pem !== null, createdAt: row.created_at, createdBy: row.created_by };
 }
 
 function deliveryOf(row: Tables['notify_deliveries']): Delivery {
@@ -261,16 +239,3 @@ function deliveryOf(row: Tables['notify_deliveries']): Delivery {
     deliveredAt: row.delivered_at,
   };
 }
-
-/** POST over HTTPS (TLS 1.2+, certificate verified), bounded in time; resolves with the status. */
-const httpsPost: WebhookPost = (url, body, headers, caPem, timeoutMs) =>
-  new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, minVersion: 'TLSv1.2', timeout: timeoutMs, ...(caPem !== null && { ca: caPem }) }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });

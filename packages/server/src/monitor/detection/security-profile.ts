@@ -1,6 +1,5 @@
-import { FleetwardError } from '@fleetward/protocol';
+import { CUSTOM_METRIC_NAME, FleetwardError } from '@fleetward/protocol';
 import { isStandardMetric, STANDARD_METRICS, type MetricKind } from '../metrics/window-metrics.js';
-import { CUSTOM_METRIC_NAME } from '../metrics/custom-metrics.js';
 import { RESPONSE_ACTIONS, SEVERITIES, type ResponseActionName, type Severity } from '../types.js';
 import { FLEET_STATISTICS, type FleetStatistic } from './percentile.js';
 import { cidrSet, portSet, stringSet, type ValueSet } from './value-sets.js';

@@ -1,6 +1,7 @@
-import { isIP } from 'node:net';
-import { FleetwardError } from '@fleetward/protocol';
+import { CUSTOM_METRIC_KINDS, CUSTOM_METRIC_NAME, customMetricKind, FleetwardError, type CustomMetricValue } from '@fleetward/protocol';
 import type { CustomValue, MetricKind } from './window-metrics.js';
+
+export { CUSTOM_METRIC_KINDS };
 
 /** A custom device metric a thing type declares: only declared names of the declared kind are kept. */
 export interface CustomMetricDeclaration {
@@ -10,11 +11,9 @@ export interface CustomMetricDeclaration {
   readonly description: string;
 }
 
-export const CUSTOM_METRIC_KINDS: readonly MetricKind[] = ['number', 'number-list', 'string-list', 'address-list'];
-export const CUSTOM_METRIC_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
-/** Items kept of a list value; a longer list is refused, not cut (the device contradicts its declaration). */
-export const MAX_CUSTOM_LIST_ITEMS = 256;
-const MAX_CUSTOM_STRING = 128;
+/** Why a reported custom value was dropped on ingest (the label of its counter). */
+export const CUSTOM_REJECTIONS = ['undeclared', 'wrong-kind'] as const;
+export type CustomRejection = (typeof CUSTOM_REJECTIONS)[number];
 
 export function parseCustomDeclaration(input: { readonly thingType: string; readonly name: string; readonly kind: string; readonly description?: string }): CustomMetricDeclaration {
   if (!CUSTOM_METRIC_NAME.test(input.name)) throw new FleetwardError('FW_ERR_VALIDATION', `custom metric name ${JSON.stringify(input.name)} must match ${CUSTOM_METRIC_NAME.source}`);
@@ -25,34 +24,27 @@ export function parseCustomDeclaration(input: { readonly thingType: string; read
 /**
  * Keeps the custom values a device reported that its type declares, of the declared kind; the rest
  * are dropped and named in `rejected` (counted, never stored: an undeclared name is how a
- * compromised device would stuff the store).
+ * compromised device would stuff the store, and a list where a number is declared would slip past
+ * the behaviours written for it). The values' own shape was checked by the report's parser.
  */
-export function validateCustom(declared: ReadonlyMap<string, MetricKind> | undefined, reported: Readonly<Record<string, unknown>>): { readonly values: Record<string, CustomValue>; readonly rejected: readonly string[] } {
+export function validateCustom(
+  declared: ReadonlyMap<string, MetricKind> | undefined,
+  reported: Readonly<Record<string, CustomMetricValue>>,
+): { readonly values: Record<string, CustomValue>; readonly rejected: readonly { readonly name: string; readonly reason: CustomRejection }[] } {
   const values: Record<string, CustomValue> = {};
-  const rejected: string[] = [];
+  const rejected: { name: string; reason: CustomRejection }[] = [];
   for (const [name, value] of Object.entries(reported)) {
     const kind = declared?.get(name);
-    const checked = kind === undefined ? undefined : valueOfKind(kind, value);
-    if (checked === undefined) rejected.push(name);
-    else values[name] = checked;
+    if (kind === undefined) rejected.push({ name, reason: 'undeclared' });
+    else if (kind !== customMetricKind(value)) rejected.push({ name, reason: 'wrong-kind' });
+    else values[name] = itemsOf(value);
   }
   return { values, rejected };
 }
 
-function valueOfKind(kind: MetricKind, value: unknown): CustomValue | undefined {
-  if (kind === 'number') return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-  if (!Array.isArray(value) || value.length > MAX_CUSTOM_LIST_ITEMS) return undefined;
-  const items: unknown[] = value;
-  switch (kind) {
-    case 'number-list':
-      return items.every((v) => typeof v === 'number' && Number.isFinite(v)) ? (items as number[]) : undefined;
-    case 'string-list':
-      return items.every((v) => typeof v === 'string' && v.length <= MAX_CUSTOM_STRING) ? (items as string[]) : undefined;
-    case 'address-list':
-      return items.every((v) => typeof v === 'string' && isIP(v) !== 0) ? (items as string[]) : undefined;
-    default: {
-      const never: never = kind;
-      return never;
-    }
-  }
+/** What detection and the store see: the number, or the list without its tag (the declaration keeps the kind). */
+function itemsOf(value: CustomMetricValue): CustomValue {
+  if (typeof value === 'number') return value;
+  if ('number-list' in value) return value['number-list'];
+  return 'string-list' in value ? value['string-list'] : value['address-list'];
 }

@@ -1,5 +1,5 @@
 import type { DeviceMetricsReport } from '@fleetward/protocol';
-import { validateCustom } from './custom-metrics.js';
+import { validateCustom, type CustomRejection } from './custom-metrics.js';
 import type { CustomValue, DeviceWindow, MetricKind } from './window-metrics.js';
 
 const MAX_DEVICES = 500_000;
@@ -19,7 +19,7 @@ export class DeviceMetrics {
   #window = new Map<string, Latest>();
   /** The last report of an earlier window, for deltas. */
   readonly #previous = new Map<string, DeviceMetricsReport>();
-  #rejected = 0;
+  #rejected = noRejections();
   readonly #declarations: (thingType: string | null) => ReadonlyMap<string, MetricKind> | undefined;
 
   constructor(declarations: (thingType: string | null) => ReadonlyMap<string, MetricKind> | undefined) {
@@ -29,7 +29,7 @@ export class DeviceMetrics {
   record(thing: string, thingType: string | null, report: DeviceMetricsReport): void {
     if (!this.#window.has(thing) && this.#window.size >= MAX_DEVICES) return;
     const { values, rejected } = validateCustom(this.#declarations(thingType), report.custom);
-    this.#rejected += rejected.length;
+    for (const { reason } of rejected) this.#rejected[reason] += 1;
     this.#window.set(thing, { report, custom: values });
   }
 
@@ -38,8 +38,8 @@ export class DeviceMetrics {
     this.#previous.delete(thing);
   }
 
-  /** The window's device metrics, and how many custom values were refused; starts the next window. */
-  drain(): { readonly devices: ReadonlyMap<string, { readonly device: DeviceWindow; readonly custom: Readonly<Record<string, CustomValue>> }>; readonly rejectedCustom: number } {
+  /** The window's device metrics, and how many custom values were dropped, by why; starts the next window. */
+  drain(): { readonly devices: ReadonlyMap<string, { readonly device: DeviceWindow; readonly custom: Readonly<Record<string, CustomValue>> }>; readonly rejectedCustom: Readonly<Record<CustomRejection, number>> } {
     const devices = new Map<string, { device: DeviceWindow; custom: Readonly<Record<string, CustomValue>> }>();
     for (const [thing, { report, custom }] of this.#window) {
       devices.set(thing, { device: deviceWindow(report, this.#previous.get(thing)), custom });
@@ -47,9 +47,13 @@ export class DeviceMetrics {
     }
     const rejectedCustom = this.#rejected;
     this.#window = new Map();
-    this.#rejected = 0;
+    this.#rejected = noRejections();
     return { devices, rejectedCustom };
   }
+}
+
+function noRejections(): Record<CustomRejection, number> {
+  return { undeclared: 0, 'wrong-kind': 0 };
 }
 
 /** One report reduced to a window's metrics; counters as deltas against `before` (none: the report's own totals count from zero only once the agent restarted). */

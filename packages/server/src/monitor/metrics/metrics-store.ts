@@ -79,6 +79,8 @@ export class MetricsStore {
       message_size_mean: sql<number>`case when ${sql.ref('monitor_windows.messages_in')} + ${sql.ref('excluded.messages_in')} = 0 then 0 else (${sql.ref('monitor_windows.message_size_mean')} * ${sql.ref('monitor_windows.messages_in')} + ${sql.ref('excluded.message_size_mean')} * ${sql.ref('excluded.messages_in')}) / (${sql.ref('monitor_windows.messages_in')} + ${sql.ref('excluded.messages_in')}) end`,
       reported: pick(larger, 'reported'),
       ...Object.fromEntries(DEVICE_VALUES.map((column) => [column, newer(column)])),
+      // Custom values come with a report too: the row with the later one wins ('{}' is not "none", so no coalesce).
+      custom: sql<string>`case when ${sql.ref('excluded.reported')} = 1 then ${sql.ref('excluded.custom')} else ${sql.ref('monitor_windows.custom')} end`,
     };
   }
 

@@ -1,3 +1,5 @@
+import type { CustomMetricKind } from '@fleetward/protocol';
+
 /**
  * Rule 5's security metrics of one device in one window: what the gateway saw (cloud side) and
  * what the device reported about itself (device side), reduced to numbers and short lists that
@@ -84,8 +86,8 @@ export const EMPTY_CLOUD: CloudWindow = {
   certificateAddresses: [],
 };
 
-/** What a metric's values are, so a behaviour can be checked against it when it is declared. */
-export type MetricKind = 'number' | 'number-list' | 'string-list' | 'address-list';
+/** What a metric's values are, so a behaviour can be checked against it when it is declared; custom metrics are declared with the same kinds. */
+export type MetricKind = CustomMetricKind;
 
 /** Every standard metric a behaviour can name; custom ones are `custom.<name>`. */
 export const STANDARD_METRICS = {

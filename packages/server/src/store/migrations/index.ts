@@ -15,6 +15,7 @@ import { updates } from './0012-updates.js';
 import { auditCheckpoints } from './0013-audit-checkpoints.js';
 import { monitor } from './0014-monitor.js';
 import { alerts } from './0015-alerts.js';
+import { dataWebhooks } from './0016-data-webhooks.js';
 
 /** Every migration, in order. One set for both dialects; a migration branches only where the SQL must differ (column types, triggers). */
 const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
@@ -33,6 +34,7 @@ const migrations: readonly [string, (dialect: StoreDialect) => Migration][] = [
   ['0013_audit_checkpoints', auditCheckpoints],
   ['0014_monitor', monitor],
   ['0015_alerts', alerts],
+  ['0016_data_webhooks', dataWebhooks],
 ];
 
 export function migrationProvider(dialect: StoreDialect): MigrationProvider {

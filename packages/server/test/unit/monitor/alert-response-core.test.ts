@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ACTIVE_ALERT_STATES, ALERT_STATES, canTransitionAlert, maxSeverity, type AlertState } from '../../../src/monitor/alerts/alert-states.js';
 import { suppresses } from '../../../src/monitor/alerts/suppressions.js';
-import { backoffMs, signBody, verifySignature } from '../../../src/monitor/alerts/webhook-signature.js';
+import { backoffMs, signBody, verifySignature } from '../../../src/webhooks/webhook-signature.js';
 import { SEVERITIES } from '../../../src/monitor/types.js';
 
 describe('alert lifecycle', () => {

@@ -5,7 +5,7 @@ import { evaluateWindow } from '../../../src/monitor/detection/evaluate-window.j
 import { parseSecurityProfile } from '../../../src/monitor/detection/security-profile.js';
 import { CloudMetrics } from '../../../src/monitor/metrics/cloud-metrics.js';
 import { DeviceMetrics } from '../../../src/monitor/metrics/device-metrics.js';
-import { EMPTY_CLOUD, type WindowMetrics } from '../../../src/monitor/metrics/window-metrics.js';
+import { EMPTY_CLOUD, type MetricKind, type WindowMetrics } from '../../../src/monitor/metrics/window-metrics.js';
 import type { Detection } from '../../../src/monitor/types.js';
 
 /**
@@ -16,6 +16,9 @@ import type { Detection } from '../../../src/monitor/types.js';
 const WINDOW = 60_000;
 const T0 = Date.parse('2026-12-01T00:00:00.000Z');
 
+/** What the `plc` thing type declares. */
+const PLC_KINDS = new Map<string, MetricKind>([['modbus.peers', 'address-list'], ['services', 'string-list'], ['service.ports', 'number-list']]);
+
 const PROFILE = parseSecurityProfile({
   name: 'default',
   behaviors: [
@@ -25,10 +28,13 @@ const PROFILE = parseSecurityProfile({
     { name: 'ports-allowed', metric: 'device.listeningPorts', operator: 'not-in', ports: [22, '8000-8100'], severity: 'high' },
     { name: 'destinations', metric: 'device.destinations', operator: 'in', cidrs: ['203.0.113.0/24'] },
     { name: 'bytes-out-baseline', metric: 'cloud.bytesIn', baseline: { zScore: 6, warmupWindows: 5, alpha: 0.2, minDeviation: 100 } },
+    { name: 'modbus-peers', metric: 'custom.modbus.peers', operator: 'not-in', cidrs: ['10.20.0.0/16', '2001:db8:20::/48'], severity: 'high' },
+    { name: 'services', metric: 'custom.services', operator: 'not-in', strings: ['mosquitto', 'plc-runtime'] },
+    { name: 'service-ports', metric: 'custom.service.ports', operator: 'not-in', ports: [502, '1883-1884'] },
   ],
-});
+}, PLC_KINDS);
 
-function report(overrides: { ports?: number[]; destinations?: string[]; bytesOut?: number } = {}): DeviceMetricsReport {
+function report(overrides: { ports?: number[]; destinations?: string[]; bytesOut?: number; custom?: DeviceMetricsReport['custom'] } = {}): DeviceMetricsReport {
   const ports = overrides.ports ?? [22];
   return {
     v: 1,
@@ -42,14 +48,14 @@ function report(overrides: { ports?: number[]; destinations?: string[]; bytesOut
     agentRestarts: 0,
     authFailures: 0,
     batteryPercent: null,
-    custom: {},
+    custom: overrides.custom ?? {},
   };
 }
 
 /** A small fleet of normal devices plus the ones under test, window after window. */
 class Fleet {
   readonly cloud = new CloudMetrics(new Date(T0));
-  readonly device = new DeviceMetrics(() => undefined);
+  readonly device = new DeviceMetrics((type) => (type === 'plc' ? PLC_KINDS : undefined));
   state = new Map<string, DeviceDetectionState>();
   window = 0;
   readonly normals = Array.from({ length: 200 }, (_, i) => `normal-${i}`);
@@ -78,7 +84,7 @@ class Fleet {
       windowEnd: end.toISOString(),
       cloud: cloud.devices.get(thing) ?? EMPTY_CLOUD,
       device: device.devices.get(thing)?.device ?? null,
-      custom: {},
+      custom: device.devices.get(thing)?.custom ?? {},
     }));
     const out = evaluateWindow({ windowEnd: end.toISOString(), windowSeconds: 60, devices: windows.map((w) => ({ window: w, profiles: ['default'] })), profiles: new Map([['default', PROFILE]]), state: this.state });
     this.state = new Map([...this.state, ...out.state]);
@@ -173,6 +179,26 @@ describe('detection from the attacker\'s side', () => {
     const detections = fleet.close();
     expect(of(detections, 'prober').map((d) => d.behavior)).toEqual(['authz-failures']);
     expect(of(detections, 'exfil').find((d) => d.behavior === 'destinations')).toMatchObject({ value: ['203.0.113.9'] });
+  });
+
+  it('custom lists: a peer outside the allowed blocks, a service outside the allowed set and a port outside the allowed ranges are each detected, naming only the intruders', () => {
+    const fleet = new Fleet();
+    const allowed = { 'modbus.peers': { 'address-list': ['10.20.0.5', '2001:db8:20::7'] }, services: { 'string-list': ['mosquitto', 'plc-runtime'] }, 'service.ports': { 'number-list': [502, 1883, 1884] } };
+    fleet.normalTraffic();
+    fleet.device.record('plc-good', 'plc', report({ custom: allowed }));
+    fleet.device.record('plc-bad', 'plc', report({ custom: { 'modbus.peers': { 'address-list': ['10.20.0.5', '203.0.113.50', '2001:db8:66::1'] }, services: { 'string-list': ['mosquitto', 'socat'] }, 'service.ports': { 'number-list': [502, 4444] } } }));
+    // Its type declares nothing: the same lists are dropped, not judged.
+    fleet.device.record('untyped', null, report({ custom: { 'modbus.peers': { 'address-list': ['203.0.113.50'] } } }));
+    const detections = fleet.close();
+    expect(of(detections, 'plc-good')).toEqual([]);
+    expect(of(detections, 'untyped')).toEqual([]);
+    const bad = of(detections, 'plc-bad');
+    expect(bad.map((d) => [d.behavior, d.value])).toEqual([
+      ['modbus-peers', ['203.0.113.50', '2001:db8:66::1']],
+      ['services', ['socat']],
+      ['service-ports', [4444]],
+    ]);
+    expect(bad[0]).toMatchObject({ severity: 'high', metric: 'custom.modbus.peers', dedupeKey: 'plc-bad/default/modbus-peers' });
   });
 
   it('a new source country is detected only with a GeoIP table', () => {

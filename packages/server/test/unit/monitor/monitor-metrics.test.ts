@@ -33,7 +33,7 @@ describe('device metrics per window', () => {
     metrics.record('m', 'meter', report({ bytesOut: 1000, custom: { 'queue.depth': 4, stuffed: 1 } }));
     const first = metrics.drain();
     expect(first.devices.get('m')).toMatchObject({ device: { bytesOut: 0, listening: ['tcp/22'], listeningPorts: [22] }, custom: { 'queue.depth': 4 } });
-    expect(first.rejectedCustom).toBe(1);
+    expect(first.rejectedCustom).toEqual({ undeclared: 1, 'wrong-kind': 0 });
     metrics.record('m', 'meter', report({ bytesOut: 1500 }));
     expect(metrics.drain().devices.get('m')?.device.bytesOut).toBe(500);
     metrics.record('m', 'meter', report({ bytesOut: 200, restarts: 1, uptime: 5 }));
@@ -41,11 +41,21 @@ describe('device metrics per window', () => {
     expect(metrics.drain().devices.size).toBe(0);
   });
 
-  it('validates each custom kind', () => {
+  it('keeps each custom kind where it is declared, untagged; drops another kind or an undeclared name', () => {
     const kinds = new Map<string, MetricKind>([['n', 'number'], ['nl', 'number-list'], ['sl', 'string-list'], ['al', 'address-list']]);
-    expect(validateCustom(kinds, { n: 1, nl: [1, 2], sl: ['a'], al: ['192.0.2.1', '2001:db8::1'] }).rejected).toEqual([]);
-    expect(validateCustom(kinds, { n: [1], nl: ['x'], sl: [1], al: ['not-an-address'], other: 1 }).rejected).toEqual(['n', 'nl', 'sl', 'al', 'other']);
-    expect(validateCustom(undefined, { n: 1 }).rejected).toEqual(['n']);
+    const kept = validateCustom(kinds, { n: 1, nl: { 'number-list': [1, 2] }, sl: { 'string-list': ['a'] }, al: { 'address-list': ['192.0.2.1', '2001:db8::1'] } });
+    expect(kept).toEqual({ values: { n: 1, nl: [1, 2], sl: ['a'], al: ['192.0.2.1', '2001:db8::1'] }, rejected: [] });
+    // Addresses reported as plain strings are not an address list: a CIDR behaviour must not be fed text.
+    const wrong = validateCustom(kinds, { n: { 'number-list': [1] }, nl: 2, sl: { 'address-list': ['192.0.2.1'] }, al: { 'string-list': ['192.0.2.1'] }, other: 1 });
+    expect(wrong.values).toEqual({});
+    expect(wrong.rejected).toEqual([
+      { name: 'n', reason: 'wrong-kind' },
+      { name: 'nl', reason: 'wrong-kind' },
+      { name: 'sl', reason: 'wrong-kind' },
+      { name: 'al', reason: 'wrong-kind' },
+      { name: 'other', reason: 'undeclared' },
+    ]);
+    expect(validateCustom(undefined, { n: 1 }).rejected).toEqual([{ name: 'n', reason: 'undeclared' }]);
   });
 });
 

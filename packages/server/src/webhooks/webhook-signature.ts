@@ -1,5 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+// One signature format for every Fleetward webhook (alert notifications, data consumers), so a
+// receiver verifies them all with the same few lines.
+
 /** The header carrying `sha256=<hex HMAC-SHA256 of the raw body under the webhook's secret>`. */
 export const SIGNATURE_HEADER = 'x-fleetward-signature';
 export const DELIVERY_HEADER = 'x-fleetward-delivery';
