@@ -2,8 +2,10 @@ import { ROLES } from '../access/roles.js';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import { clearanceAllows, type Classification, type DataGrants } from './classification.js';
-import type { DataContract, Transform } from './contract.js';
+import { THING_VARIABLE, type DataContract, type FieldSpec, type Transform } from './contract.js';
 import type { DataContracts } from './data-contracts.js';
+import type { DataWebhook } from './data-webhooks.js';
+import { discloses } from './disclosure.js';
 import { describeRetention } from './retention.js';
 
 export interface InventoryField {
@@ -61,6 +63,8 @@ export interface InventoryFacts {
   readonly unclassified: readonly UnclassifiedTopic[];
   /** Last read of each `contract\0field` for any purpose. */
   readonly lastReads: ReadonlyMap<string, string>;
+  /** Webhook consumers of the minimized stream (data-webhooks.ts): readers too. */
+  readonly consumers: readonly Pick<DataWebhook, 'name' | 'contract' | 'topic' | 'purpose' | 'role' | 'state'>[];
 }
 
 /** Builds the inventory from facts. Pure. */
@@ -86,7 +90,7 @@ export function buildInventory(facts: InventoryFacts): Inventory {
         transform: describeTransform(f.transform),
         retention: collected ? describeRetention(f.retentionSeconds) : '-',
         storage: collected ? `telemetry store (${facts.storage})${f.transform.kind === 'tokenize' ? ' + token vault (sealed)' : ''}` : 'not stored, not delivered',
-        readers: collected ? readersOf(f.classification, f.transform, facts.grants) : [],
+        readers: collected ? [...readersOf(f.classification, f.transform, facts.grants), ...consumersOf(c, f, facts)] : [],
       };
     }),
   }));
@@ -122,8 +126,36 @@ function readersOf(classification: Classification, transform: Transform, grants:
   return roles;
 }
 
+/** The webhook consumers sent this field: their selector can cover the contract's topic, and their purpose and role disclose it. */
+function consumersOf(contract: DataContract, field: FieldSpec, facts: InventoryFacts): string[] {
+  return facts.consumers
+    .filter((w) => (w.contract === null || w.contract === contract.name) && (w.topic === null || filtersOverlap(w.topic, contract.topic)) && discloses(field, w.purpose, w.role, facts.grants))
+    .map((w) => `webhook ${w.name} (purpose ${w.purpose}, role ${w.role}${w.state === 'active' ? '' : `, ${w.state}`})`);
+}
+
+/**
+ * Whether some topic matches both filters (MQTT wildcards; the contract's thing variable stands
+ * for any one level). Erring towards yes: the inventory may name a reader that gets nothing, never
+ * omit one that gets data.
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return false;
+    if (p !== q && p !== '+' && q !== '+' && p !== THING_VARIABLE && q !== THING_VARIABLE) return false;
+  }
+  return true;
+}
+
 /** Gathers the inventory's facts from the store. */
-export async function collectInventory(deps: { readonly store: Store; readonly clock: Clock; readonly contracts: DataContracts; readonly grants: DataGrants }, unreadDays: number): Promise<Inventory> {
+export async function collectInventory(
+  deps: { readonly store: Store; readonly clock: Clock; readonly contracts: DataContracts; readonly grants: DataGrants; readonly consumers: () => Promise<InventoryFacts['consumers']> },
+  unreadDays: number,
+): Promise<Inventory> {
   const { db } = deps.store;
   const unclassified = (await db.selectFrom('data_unclassified').selectAll().orderBy('count', 'desc').limit(500).execute()).map((r) => ({
     thingType: r.thing_type === '' ? null : r.thing_type,
@@ -142,6 +174,7 @@ export async function collectInventory(deps: { readonly store: Store; readonly c
     contracts: await deps.contracts.active(),
     unclassified,
     lastReads: new Map(reads.map((r) => [`${r.contract}\0${r.field}`, String(r.last)])),
+    consumers: await deps.consumers(),
   });
 }
 

@@ -91,7 +91,7 @@ export async function openDataServices(deps: DataDependencies, options: DataOpti
     sealing,
     webhooks,
     grants,
-    inventory: (unreadDays = 30) => collectInventory({ store, clock, contracts, grants }, unreadDays),
+    inventory: (unreadDays = 30) => collectInventory({ store, clock, contracts, grants, consumers: () => webhooks.list() }, unreadDays),
     refresh,
     jobs: () => [
       { name: 'data.contracts-refresh', everyMs: 30_000, run: refresh },

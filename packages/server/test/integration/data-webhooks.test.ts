@@ -144,6 +144,17 @@ describe.each(DIALECTS)('data webhooks on %s (rule 9)', (dialect) => {
     const shown = await call(s.t.node.hierarchy.chainPem, `${s.apiUrl}/api/v1/data/webhooks/maintenance`, { token: s.operatorToken });
     expect(shown.body).toMatchObject({ state: 'active', sequence: 1, pending: null, delivered: { batches: 1, records: 3 }, lastDelivery: { delivery: maintenance.delivery, records: 3 } });
     expect(shown.text).not.toContain(secret);
+
+    // The record of processing names each consumer as a reader of exactly the fields it is sent.
+    const inventory = await s.t.node.context.data.inventory();
+    const readers = Object.fromEntries((inventory.contracts.find((c) => c.contract === 'env')?.fields ?? []).map((f) => [f.path, f.readers.filter((r) => r.startsWith('webhook'))]));
+    expect(readers).toEqual({
+      temp: ['webhook monitoring (purpose monitoring, role auditor)'],
+      mac: ['webhook maintenance (purpose maintenance, role operator)'],
+      customer: [],
+      location: ['webhook maintenance (purpose maintenance, role operator)'],
+      debug: [],
+    });
   });
 
   it('after a receiver outage, error answers and a node restart, every record arrives once, in order', async () => {

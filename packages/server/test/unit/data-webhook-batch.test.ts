@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { topicFilterMatches } from '@fleetward/protocol';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DATA_GRANTS } from '../../src/data/classification.js';
 import { parseContract, type FieldSpec } from '../../src/data/contract.js';
 import { assembleBatch, type ConsumerView } from '../../src/data/data-webhook-batch.js';
 import type { FeedRow } from '../../src/data/data-webhook-feed.js';
+import { filtersOverlap } from '../../src/data/data-inventory.js';
 
 // The pure core of data webhook delivery: feed rows in, one batch of purpose-filtered records out.
 
@@ -81,5 +84,41 @@ describe('assembling a data webhook batch', () => {
     const rows = message('m', [stored]).map((r) => ({ ...r, contract: example.name, version: example.version }));
     const batch = assembleBatch(rows, false, view({ purpose: webhook.purpose, role: 'operator', contract: example.name }), () => exampleSpecs, DEFAULT_DATA_GRANTS, unlimited);
     expect(batch.records.map((r) => r.fields)).toEqual(webhook.records.map((r) => r.fields));
+  });
+});
+
+describe('the inventory names webhook readers by topic overlap (property)', () => {
+  const level = fc.constantFrom('a', 'b', '+', '${thing.name}');
+  const filter = fc.tuple(fc.array(level, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
+  // Every topic of up to 4 levels over the names the filters use, plus one they do not.
+  const topics = [1, 2, 3, 4].flatMap((n) => Array.from({ length: 3 ** n }, (_, i) => Array.from({ length: n }, (__, k) => ['a', 'b', 'z'][Math.floor(i / 3 ** k) % 3]).join('/')));
+  const asMqtt = (f: string) => f.replaceAll('${thing.name}', '+');
+
+  it('two filters overlap exactly when some topic matches both (the thing variable matches any one level)', () => {
+    fc.assert(
+      fc.property(filter, filter, (x, y) => {
+        const both = topics.some((t) => topicFilterMatches(asMqtt(x), t) && topicFilterMatches(asMqtt(y), t));
+        expect(filtersOverlap(x, y)).toBe(both);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('the inventory names webhook readers by topic overlap (property)', () => {
+  const level = fc.constantFrom('a', 'b', '+', '${thing.name}');
+  const filter = fc.tuple(fc.array(level, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
+  // Every topic of up to 4 levels over the names the filters use, plus one they do not.
+  const topics = [1, 2, 3, 4].flatMap((n) => Array.from({ length: 3 ** n }, (_, i) => Array.from({ length: n }, (__, k) => ['a', 'b', 'z'][Math.floor(i / 3 ** k) % 3]).join('/')));
+  const asMqtt = (f: string) => f.replaceAll('${thing.name}', '+');
+
+  it('two filters overlap exactly when some topic matches both (the thing variable matches any one level)', () => {
+    fc.assert(
+      fc.property(filter, filter, (x, y) => {
+        const both = topics.some((t) => topicFilterMatches(asMqtt(x), t) && topicFilterMatches(asMqtt(y), t));
+        expect(filtersOverlap(x, y)).toBe(both);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
