@@ -127,6 +127,16 @@ async function throwawayNode(dir: string): Promise<{ targets: Targets; stop: () 
   return { targets: { mqtt: new URL(ready.mqttUrl).host, api: new URL(ready.apiUrl).host }, stop };
 }
 
+/** testssl's verdict on one listener, and for MQTT that a client without a certificate gets no answer. */
+async function listenerFailures(name: keyof Targets, target: string, dir: string): Promise<string[]> {
+  const failures = judge(await testssl(target, dir));
+  if (name === 'mqtt') {
+    const { hostname, port } = new URL(`tls://${target}`);
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) failures.push(...(await anonymousMqtt(hostname.replace(/^\[|\]$/g, ''), Number(port), version)));
+  }
+  return failures;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetward-tls-check-'));
   let node: Awaited<ReturnType<typeof throwawayNode>> | null = null;
@@ -136,13 +146,10 @@ async function main(): Promise<void> {
       node = await throwawayNode(dir);
       targets = node.targets;
     }
+    // The listeners are scanned at once: testssl spends most of its time waiting on handshakes.
+    const reports = await Promise.all((Object.entries(targets) as [keyof Targets, string][]).map(async ([name, target]) => ({ name, target, failures: await listenerFailures(name, target, dir) })));
     let failed = 0;
-    for (const [name, target] of Object.entries(targets) as [keyof Targets, string][]) {
-      const failures = judge(await testssl(target, dir));
-      if (name === 'mqtt') {
-        const { hostname, port } = new URL(`tls://${target}`);
-        for (const version of ['TLSv1.2', 'TLSv1.3'] as const) failures.push(...(await anonymousMqtt(hostname.replace(/^\[|\]$/g, ''), Number(port), version)));
-      }
+    for (const { name, target, failures } of reports) {
       console.log(`${failures.length === 0 ? 'PASS' : 'FAIL'} ${name} ${target}`);
       for (const failure of failures) console.log(`  - ${failure}`);
       failed += failures.length;
