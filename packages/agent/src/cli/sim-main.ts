@@ -1,5 +1,5 @@
 import { FleetwardError } from '@fleetward/protocol';
-import { runFleet, type Progress } from '../sim/fleet-simulator.js';
+import { runFleet, simFailed, type Progress, type SimSummary } from '../sim/fleet-simulator.js';
 import { NodeApi, nodeTargetFromEnvironment } from '../sim/node-api.js';
 import { parseSimOptions, SIM_USAGE, type SimOptions } from '../sim/sim-options.js';
 
@@ -22,12 +22,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       console.log(`provisioned ${summary.provisioned}  connected ${summary.connected}  published ${summary.published}  acknowledged ${summary.acknowledged}  refused ${summary.refused}  errors ${summary.errors}`);
       if (summary.connectSeconds !== null) console.log(`whole fleet online after ${summary.connectSeconds.toFixed(1)} s`);
       if (summary.malformed + summary.deferred > 0) console.log(`malformed readings refused on the devices ${summary.malformed}, deferred on low battery ${summary.deferred}`);
-      if (summary.attacks.attempted > 0) console.log(`attacks refused ${summary.attacks.refused} of ${summary.attacks.attempted}, detected ${summary.attacks.detected} of ${summary.attacks.expectedDetections}`);
+      for (const line of attackLines(summary.attacks)) console.log(line);
       const u = summary.updates;
       if (u.succeeded + u.failed + u.rejected + u.reboots > 0) console.log(`updates succeeded ${u.succeeded}  failed ${u.failed}  rejected ${u.rejected}  reboots ${u.reboots}`);
       for (const error of summary.firstErrors) console.log(`error: ${error}`);
     }
-    return summary.errors > 0 || summary.attacks.refused < summary.attacks.attempted || summary.attacks.detected < summary.attacks.expectedDetections ? 1 : 0;
+    return simFailed(summary) ? 1 : 0;
   } catch (error) {
     if (error instanceof FleetwardError) {
       console.error(`fleetward-sim: ${error.message} (${error.code})${error.code === 'FW_ERR_USAGE' ? `\n${SIM_USAGE}` : ''}`);
@@ -36,6 +36,24 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     console.error(`fleetward-sim: ${(error as Error).message}`);
     return 1;
   }
+}
+
+/** Per attack kind: attempts (and refusals), detections expected and raised, what was missed or skipped and why. */
+function attackLines(attacks: SimSummary['attacks']): string[] {
+  const kinds = Object.entries(attacks.byKind);
+  if (kinds.length === 0) return [];
+  const lines = [`attacks refused ${attacks.refused} of ${attacks.attempted}, detected ${attacks.detected} of ${attacks.expectedDetections}`];
+  for (const [kind, k] of kinds) {
+    if (k.skipped !== null) {
+      lines.push(`  ${kind.padEnd(13)} skipped: ${k.skipped}`);
+      continue;
+    }
+    const refused = k.refused === null ? '' : `, refused ${k.refused}`;
+    const verdict = k.detected < k.expected ? `MISSED ${k.missed.join('; ')}` : 'ok';
+    lines.push(`  ${kind.padEnd(13)} attempted ${k.attempted}${refused}, detected ${k.detected} of ${k.expected}  ${verdict}`);
+  }
+  if (attacks.unexpected.length > 0) lines.push(`  alerts on devices not attacked that way: ${attacks.unexpected.join('; ')}`);
+  return lines;
 }
 
 /** The gateway's URL from the node's effective configuration: same host as the API, its MQTT port. */

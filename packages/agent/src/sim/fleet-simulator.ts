@@ -1,8 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setUpFleet, type FleetSetup } from './fleet-setup.js';
+import type { AttackSetup } from './device-attacker.js';
+import { planAttacks, setUpFleet, type AttackPlan } from './fleet-setup.js';
 import { FlappingLink } from './flapping-link.js';
+import { HostileCampaign, NO_ATTACKS, type AttacksSummary, type HostileDevice } from './hostile-campaign.js';
+import { inBatches } from './in-batches.js';
 import type { NodeApi } from './node-api.js';
 import type { SimOptions } from './sim-options.js';
 import { SimulatedDevice, writeClaim } from './simulated-device.js';
@@ -24,8 +27,8 @@ export interface SimSummary {
   readonly malformed: number;
   readonly deferred: number;
   readonly errors: number;
-  /** `detected`: (device, behaviour) pairs of the hostile security profile that raised an alert. */
-  readonly attacks: { readonly attempted: number; readonly refused: number; readonly detected: number; readonly expectedDetections: number };
+  /** The hostile profile's attacks: refused and detected, in total and per attack kind (`detected`: (device, behaviour) pairs that raised an alert). */
+  readonly attacks: AttacksSummary;
   /** Update jobs finished by the devices (with --trusted-root), and their simulated reboots. */
   readonly updates: { readonly succeeded: number; readonly failed: number; readonly rejected: number; readonly reboots: number };
   /** Seconds from the start until every provisioned device was online for the first time. */
@@ -54,27 +57,27 @@ export class SimulatedFleet {
   readonly #root: string;
   readonly #link: FlappingLink | null;
   readonly #template: string;
-  readonly #detection: FleetSetup['detection'];
-  readonly #api: NodeApi;
-  #detected = 0;
+  readonly #campaign: HostileCampaign | null;
   readonly #started = Date.now();
   readonly #latencies: number[] = [];
   #connectSeconds: number | null = null;
 
-  private constructor(devices: SimulatedDevice[], options: SimOptions, root: string, link: FlappingLink | null, setup: FleetSetup, api: NodeApi) {
+  private constructor(devices: SimulatedDevice[], options: SimOptions, root: string, link: FlappingLink | null, template: string, campaign: HostileCampaign | null) {
     this.devices = devices;
     this.#options = options;
     this.#root = root;
     this.#link = link;
-    this.#template = setup.template;
-    this.#detection = setup.detection;
-    this.#api = api;
+    this.#template = template;
+    this.#campaign = campaign;
   }
 
   static async create(api: NodeApi, target: { readonly caPem: string; readonly mqttUrl: string }, options: SimOptions): Promise<SimulatedFleet> {
+    // Before anything is set up: an attack asked for that the node cannot judge refuses the run.
+    const plan = options.profile === 'hostile' ? await planAttacks(api, options, target.mqttUrl) : null;
     const root = await mkdtemp(join(tmpdir(), 'fleetward-sim-'));
-    // Devices that take updates are registered with their hardware as thing type (what deployments match).
-    const setup = await setUpFleet(api, { thingType: options.trustedRoot === null ? null : options.hardware, hostile: options.profile === 'hostile' ? { ratePerSecond: options.rate } : null });
+    // Devices that take updates, or report an image to be judged, are registered with their hardware as thing type (what deployments and the inventory match).
+    const typed = options.trustedRoot !== null || plan?.kinds.includes('firmware') === true;
+    const setup = await setUpFleet(api, { thingType: typed ? options.hardware : null, hostile: plan === null ? null : { ratePerSecond: options.rate } });
     await writeClaim(root, setup);
     const caFile = join(root, 'ca.pem');
     await writeFile(caFile, target.caPem);
@@ -88,11 +91,12 @@ export class SimulatedFleet {
       caFile,
       root,
       durationSeconds: options.durationSeconds,
-      revoke: async (serial: string) => void (await api.call('POST', `/api/v1/certificates/${serial}/revoke`, { reason: 'keyCompromise' })),
+      attacks: plan === null ? null : attackSetup(api, plan),
       updates: options.trustedRoot === null ? null : { trustedRoot: options.trustedRoot, hardware: options.hardware },
     };
     const devices = Array.from({ length: options.devices }, (_, i) => new SimulatedDevice(env, i));
-    return new SimulatedFleet(devices, options, root, link, setup, api);
+    const campaign = plan === null || setup.detectionProfile === null ? null : new HostileCampaign(api, hostileDevices(devices), plan, options.attacks, setup.detectionProfile, options.concurrency);
+    return new SimulatedFleet(devices, options, root, link, setup.template, campaign);
   }
 
   progress(): Progress {
@@ -125,29 +129,8 @@ export class SimulatedFleet {
     const until = Date.now() + seconds * 1000;
     const periodMs = 1000 / this.#options.rate;
     const senders = this.devices.map((device, i) => repeatUntil(until, periodMs, (i / this.devices.length) * periodMs, () => device.sendReading()));
-    const attacks = this.#options.profile === 'hostile' ? inBatches(this.devices, this.#options.concurrency, (d, i) => d.attack(this.devices[(i + 1) % this.devices.length]?.name ?? d.name)) : Promise.resolve();
-    await Promise.all([...senders, attacks]);
+    await Promise.all([...senders, this.#campaign?.play()]);
     await Promise.all(this.devices.map((d) => d.agent?.drained(5_000) ?? Promise.resolve(true)));
-    if (this.#options.profile === 'hostile') this.#detected = await this.#countDetections();
-  }
-
-  /** The hostile profile's alerts the node raised, per device and behaviour (waiting up to 5 s for the last ones). */
-  async #countDetections(): Promise<number> {
-    const detection = this.#detection;
-    if (detection === null) return 0;
-    const deadline = Date.now() + 5_000;
-    let found = 0;
-    for (;;) {
-      const seen = await Promise.all(
-        this.devices.map(async (d) => {
-          const { alerts } = await this.#api.call<{ alerts: { profile: string | null; behavior: string }[] }>('GET', `/api/v1/alerts?thing=${d.name}`);
-          return new Set(alerts.filter((a) => a.profile === detection.profile).map((a) => a.behavior)).size;
-        }),
-      );
-      found = seen.reduce((a, b) => a + b, 0);
-      if (found >= this.devices.length * detection.behaviors.length || Date.now() > deadline) return found;
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }
 
   /** Publish-to-subscriber delays seen so far (ms), and forgets them. */
@@ -171,12 +154,7 @@ export class SimulatedFleet {
       malformed: sum(devices, (d) => d.counts.malformed),
       deferred: sum(devices, (d) => d.counts.deferred),
       errors: end.errors,
-      attacks: {
-        attempted: sum(devices, (d) => d.counts.attacksAttempted),
-        refused: sum(devices, (d) => d.counts.attacksRefused),
-        detected: this.#detected,
-        expectedDetections: this.#detection === null || this.#options.profile !== 'hostile' ? 0 : devices.length * this.#detection.behaviors.length,
-      },
+      attacks: this.#campaign?.summary() ?? NO_ATTACKS,
       updates: {
         succeeded: sum(devices, (d) => d.counts.updates.succeeded),
         failed: sum(devices, (d) => d.counts.updates.failed),
@@ -196,6 +174,11 @@ export class SimulatedFleet {
   }
 }
 
+/** Exit 1 for the CLI: an error, an attack the platform let through, or one it did not detect. */
+export function simFailed(summary: SimSummary): boolean {
+  return summary.errors > 0 || summary.attacks.refused < summary.attacks.attempted || summary.attacks.detected < summary.attacks.expectedDetections;
+}
+
 export async function runFleet(api: NodeApi, target: { readonly caPem: string; readonly mqttUrl: string }, options: SimOptions, onProgress: (p: Progress) => void = () => undefined): Promise<SimSummary> {
   const fleet = await SimulatedFleet.create(api, target, options);
   const ticker = setInterval(() => onProgress(fleet.progress()), 250);
@@ -209,17 +192,6 @@ export async function runFleet(api: NodeApi, target: { readonly caPem: string; r
   }
 }
 
-async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
 async function repeatUntil(until: number, periodMs: number, offsetMs: number, work: () => Promise<void>): Promise<void> {
   await new Promise((r) => setTimeout(r, offsetMs));
   while (Date.now() < until) {
@@ -231,4 +203,17 @@ async function repeatUntil(until: number, periodMs: number, offsetMs: number, wo
 
 function sum<T>(items: readonly T[], of: (item: T) => number): number {
   return items.reduce((total, item) => total + of(item), 0);
+}
+
+function attackSetup(api: NodeApi, plan: AttackPlan): AttackSetup {
+  return {
+    kinds: plan.kinds,
+    cloneSource: plan.cloneSource,
+    // The operator's answer to a stolen key, which the hostile device then keeps trying with.
+    revoke: async (serial: string) => void (await api.call('POST', `/api/v1/certificates/${serial}/revoke`, { reason: 'keyCompromise' })),
+  };
+}
+
+function hostileDevices(devices: readonly SimulatedDevice[]): HostileDevice[] {
+  return devices.flatMap((d) => (d.attacker === null ? [] : [{ name: d.name, attacker: d.attacker }]));
 }

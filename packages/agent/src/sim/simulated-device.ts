@@ -1,18 +1,17 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import mqtt from 'mqtt';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FleetwardError } from '@fleetward/protocol';
 import { FleetwardAgent, type AgentEvent, type AgentOptions } from '../agent.js';
 import { parseAgentConfig, type AgentConfig } from '../config/agent-config.js';
 import type { UpdateFault } from '../faults/update-faults.js';
-import { credentialFiles } from '../identity/device-credentials.js';
-import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 import { scriptedBattery } from '../metrics/battery.js';
 import { CpuMeter } from '../metrics/cpu-meter.js';
 import { collectDeviceMetrics } from '../metrics/device-metrics.js';
 import { collectInventory } from '../metrics/inventory.js';
 import type { DeviceReports } from '../metrics/proc-reports.js';
 import { AGENT_VERSION } from '../version.js';
+import { attacksOf, REPORT_SECONDS } from './attacks.js';
+import { DeviceAttacker, type AttackSetup } from './device-attacker.js';
 import type { FleetSetup } from './fleet-setup.js';
 import type { Profile } from './sim-options.js';
 
@@ -25,8 +24,8 @@ export interface DeviceEnvironment {
   readonly caFile: string;
   readonly root: string;
   readonly durationSeconds: number;
-  /** Operator actions the hostile profile needs (revoking a device's certificate). */
-  readonly revoke: (serial: string) => Promise<void>;
+  /** The hostile profile's attacks (null for the other profiles). */
+  readonly attacks: AttackSetup | null;
   /** With the fleet's TUF root, devices take update jobs (A/B slots are folders in each device's state folder). */
   readonly updates: { readonly trustedRoot: string; readonly hardware: string } | null;
 }
@@ -38,8 +37,6 @@ export interface DeviceCounts {
   malformed: number;
   deferred: number;
   errors: number;
-  attacksAttempted: number;
-  attacksRefused: number;
   /** Update jobs this device finished, by final state, and its reboots into (or back from) a new slot. */
   updates: { succeeded: number; failed: number; rejected: number; reboots: number };
   lastError: string | null;
@@ -81,7 +78,9 @@ const SHARED_REPORTS = sharedReports();
 /** One simulated device: a real agent (own key, certificate, session, queue), driven by a profile. */
 export class SimulatedDevice {
   readonly name: string;
-  readonly counts: DeviceCounts = { provisioned: false, published: 0, malformed: 0, deferred: 0, errors: 0, attacksAttempted: 0, attacksRefused: 0, updates: { succeeded: 0, failed: 0, rejected: 0, reboots: 0 }, lastError: null };
+  readonly counts: DeviceCounts = { provisioned: false, published: 0, malformed: 0, deferred: 0, errors: 0, updates: { succeeded: 0, failed: 0, rejected: 0, reboots: 0 }, lastError: null };
+  /** The hostile profile's attacks of this device. */
+  readonly attacker: DeviceAttacker | null;
   readonly #env: DeviceEnvironment;
   readonly #index: number;
   #agent: FleetwardAgent | null = null;
@@ -93,6 +92,7 @@ export class SimulatedDevice {
     this.#env = env;
     this.#index = index;
     this.name = env.setup.thingName(index);
+    this.attacker = env.attacks === null ? null : this.#attackerFor(env.attacks);
   }
 
   get agent(): FleetwardAgent | null {
@@ -112,7 +112,7 @@ export class SimulatedDevice {
         stateDir: join(this.#env.root, this.name),
         provisioning: { method: 'claim-certificate', template: setup.template, claimCertFile, claimKeyFile: join(this.#env.root, 'claim.key') },
         reconnect: { initialMs: 500, maxMs: 30_000 },
-        metricsIntervalSeconds: faulty ? 2 : 86_400,
+        metricsIntervalSeconds: this.attacker !== null ? REPORT_SECONDS : faulty ? 2 : 86_400,
         queue: { maxEntries: 1_000, maxBytes: 1_048_576, durability: 'write' },
         ...(this.#env.updates && {
           firmware: { version: '1.0.0', securityVersion: 0 },
@@ -122,7 +122,8 @@ export class SimulatedDevice {
       this.#env.root,
     );
     const options: AgentOptions = {
-      reports: SHARED_REPORTS,
+      // A hostile device reports its image's fixed figures, and the attacker's changes to them.
+      reports: this.attacker?.reports ?? SHARED_REPORTS,
       onEvent: (event: AgentEvent) => this.#observe(event),
       // A simulated reboot: the agent stops and starts again in this process, and boots the slot its update state names.
       reboot: () => this.#reboot(),
@@ -168,70 +169,12 @@ export class SimulatedDevice {
     }
   }
 
-  /**
-   * The hostile profile's attempts, each of which the platform must refuse: another device's topic,
-   * a subscription to the whole fleet, a flood, and (one device in ten) going on with a certificate
-   * the operator has revoked.
-   */
-  async attack(neighbour: string): Promise<void> {
-    const agent = this.#agent;
-    const until = Date.now() + 10_000;
-    while (agent !== null && !agent.online && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (agent === null || !agent.online) return;
-    this.counts.attacksAttempted += 1;
-    const refusedBefore = agent.status().refused;
-    await agent.publish(`things/${neighbour}/telemetry/env`, { celsius: 20, seq: 1, sentAt: Date.now() }).catch(() => undefined);
-    await agent.drained(5_000);
-    if (agent.status().refused > refusedBefore) this.counts.attacksRefused += 1;
-
-    this.counts.attacksAttempted += 1;
-    await agent.subscribe('things/#', () => undefined).then(
-      () => undefined,
-      (error: unknown) => {
-        if (error instanceof FleetwardError && error.code === 'FW_ERR_FORBIDDEN') this.counts.attacksRefused += 1;
-      },
-    );
-
-    // A flood, as a device with a stolen key would send it (not through the polite agent): the gateway's per-device limits refuse it.
-    this.counts.attacksAttempted += 1;
-    if (await this.#flood(1_000)) this.counts.attacksRefused += 1;
-
-    if (this.#index % 10 === 0) {
-      this.counts.attacksAttempted += 1;
-      const before = this.#refusedConnections;
-      await this.#env.revoke(agent.status().serial);
-      const deadline = Date.now() + 5_000;
-      while (Date.now() < deadline && this.#refusedConnections === before) await new Promise((r) => setTimeout(r, 50));
-      if (this.#refusedConnections > before && !agent.online) this.counts.attacksRefused += 1;
-    }
-  }
-
   /** Subscribes the device to its own telemetry and reports each reading's delay from send to delivery. */
   async timeOwnTelemetry(record: (ms: number) => void): Promise<void> {
     await this.#agent?.subscribe(`things/${this.name}/telemetry/env`, (_topic, payload) => {
       const sentAt = (JSON.parse(payload.toString()) as { sentAt?: unknown }).sentAt;
       if (typeof sentAt === 'number') record(Date.now() - sentAt);
     });
-  }
-
-  /** Fires `count` QoS 1 publishes without waiting; true when the gateway refused some or closed the connection. */
-  async #flood(count: number): Promise<boolean> {
-    const files = credentialFiles(join(this.#env.root, this.name));
-    const identity = { key: { pem: await readFile(files.key, 'utf8') }, certPem: await readFile(files.cert, 'utf8'), caPem: await readFile(this.#env.caFile, 'utf8') };
-    const client = await mqtt.connectAsync(secureUrl(this.#env.mqttUrl), mqttTlsOptions(identity, this.name, { clean: true }));
-    let refused = false;
-    client.on('close', () => (refused = true));
-    const sent = Array.from({ length: count }, (_, i) =>
-      new Promise<void>((resolve) => {
-        client.publish(`things/${this.name}/telemetry/env`, JSON.stringify({ celsius: 20, seq: i, sentAt: Date.now() }), { qos: 1 }, (error) => {
-          if (error) refused = true;
-          resolve();
-        });
-      }),
-    );
-    await Promise.race([Promise.all(sent), new Promise((r) => setTimeout(r, 10_000))]);
-    await client.endAsync(true);
-    return refused;
   }
 
   async stop(): Promise<void> {
@@ -253,6 +196,18 @@ export class SimulatedDevice {
         this.#agent = await FleetwardAgent.start(started.config, started.options);
       })().catch((error: unknown) => this.#error(error));
     });
+  }
+
+  /** The attacker holds the device's stolen credentials and sees its agent (also after a reboot). */
+  #attackerFor(attacks: AttackSetup): DeviceAttacker {
+    const device = {
+      index: this.#index,
+      credentials: { thing: this.name, stateDir: join(this.#env.root, this.name), caFile: this.#env.caFile, mqttUrl: this.#env.mqttUrl },
+      agent: () => this.#agent,
+      refusedConnections: () => this.#refusedConnections,
+      error: (error: unknown) => this.#error(error),
+    };
+    return new DeviceAttacker(device, attacks, attacksOf(attacks.kinds, this.#index), () => SHARED_REPORTS.inventory());
   }
 
   #observe(event: AgentEvent): void {
