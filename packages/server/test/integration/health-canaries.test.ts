@@ -6,6 +6,7 @@ import { Canaries, type CanaryDependencies } from '../../src/health/canaries.js'
 import { CanaryIdentities } from '../../src/health/canary-identities.js';
 import { CONTROLS, type ControlName, type ControlsReport } from '../../src/health/controls.js';
 import { flipExpiryByte } from '../../src/health/canary-attacks.js';
+import { parseThrottleSettings } from '../../src/access/throttling/throttle-settings.js';
 import type { Clock } from '../../src/clock.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { addArtifact, publishTargets, setUpRepository } from '../helpers/update-repository.js';
@@ -107,6 +108,16 @@ describe('canaries (rule 6)', () => {
     } finally {
       await weak.close();
     }
+  }, 30_000);
+
+  it('fail/a rate limit the gateway does not enforce is caught (every publish past the configured burst is accepted)', async () => {
+    // The canary is told a burst of 3 messages at 1/s; the node enforces its own, far larger defaults:
+    // what a gateway that stopped applying its configured limit looks like from the device side.
+    const enforced = parseThrottleSettings(t.node.context.config.limits);
+    expect(enforced.messageBurst).toBeGreaterThan(20);
+    const report = await canaries({ limits: { ...enforced, messageBurst: 3, messagesPerSecond: 1, maxPayloadBytes: 100 } }).run();
+    expect(result(report, 'rate-limit-enforced')).toMatchObject({ status: 'not-held', detail: expect.stringMatching(/^\d+ publishes of 100 bytes in [\d.]+ s were all accepted by the rate limit \(burst 3, 1\/s\)$/) });
+    expect(report.held).toBe(false);
   }, 30_000);
 
   it('fail/a plaintext MQTT listener is caught', async () => {
