@@ -96,6 +96,10 @@ describe('fleetward-sim', () => {
     // Nothing is signed for the devices' hardware: an unknown image cannot be told from a known one.
     const unjudged = await sim(['--devices', '1', '--duration', '1', '--profile', 'hostile', '--attacks', 'firmware']);
     expect(unjudged).toMatchObject({ code: 1, stderr: expect.stringContaining('nothing is signed for hardware sim-device') });
+
+    // An operator's token cannot read the node's configuration: without --mqtt-url the run stops and says what to pass.
+    const noUrl = await run(process.execPath, [bin, '--devices', '1', '--duration', '1'], { env }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+    expect(noUrl).toMatchObject({ code: 2, stderr: expect.stringContaining('pass --mqtt-url') });
   }, 60_000);
 
   it('hostile: the attack catalogue names only behaviours of its profile and rules of the node, and the image alone violates none', () => {

@@ -58,7 +58,11 @@ function attackLines(attacks: SimSummary['attacks']): string[] {
 
 /** The gateway's URL from the node's effective configuration: same host as the API, its MQTT port. */
 async function gatewayUrl(api: NodeApi, apiUrl: string): Promise<string> {
-  const { config } = await api.call<{ config: { mqtt?: { port?: number } } }>('GET', '/api/v1/config');
+  const { config } = await api.call<{ config: { mqtt?: { port?: number } } }>('GET', '/api/v1/config').catch((error: unknown) => {
+    // The operator role cannot read the node's configuration (config:read is for admins and auditors).
+    if (error instanceof FleetwardError && error.code === 'FW_ERR_FORBIDDEN') throw new FleetwardError('FW_ERR_USAGE', 'this token cannot read the node\'s configuration to find the gateway: pass --mqtt-url mqtts://HOST:PORT');
+    throw error;
+  });
   const port = config.mqtt?.port;
   if (typeof port !== 'number' || port === 0) throw new FleetwardError('FW_ERR_USAGE', 'the node\'s MQTT port is not known (port 0): pass --mqtt-url');
   return `mqtts://${new URL(apiUrl).hostname}:${port}`;
