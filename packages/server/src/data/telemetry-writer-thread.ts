@@ -35,15 +35,13 @@ export class SqliteWriterThread {
     });
   }
 
-  /** Ends the thread once the batches in flight are answered. */
+  /** Ends the thread (TelemetryWriter.close flushes first; a batch still in flight would be reported lost). */
   async close(): Promise<void> {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
     const worker = this.#worker;
     this.#worker = null;
-    if (worker === null) return;
-    await Promise.allSettled([...this.#waiting.keys()].map((id) => new Promise<void>((resolve) => this.#onSettled(id, resolve))));
-    await worker.terminate();
+    await worker?.terminate();
   }
 
   #start(): Worker {
@@ -82,12 +80,6 @@ export class SqliteWriterThread {
       this.#waiting.delete(id);
       waiting.reject(error);
     }
-  }
-
-  #onSettled(id: number, done: () => void): void {
-    const waiting = this.#waiting.get(id);
-    if (waiting === undefined) return done();
-    this.#waiting.set(id, { resolve: () => (waiting.resolve(), done()), reject: (error) => (waiting.reject(error), done()) });
   }
 }
 

@@ -104,21 +104,3 @@ describe('the inventory names webhook readers by topic overlap (property)', () =
     );
   });
 });
-
-describe('the inventory names webhook readers by topic overlap (property)', () => {
-  const level = fc.constantFrom('a', 'b', '+', '${thing.name}');
-  const filter = fc.tuple(fc.array(level, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
-  // Every topic of up to 4 levels over the names the filters use, plus one they do not.
-  const topics = [1, 2, 3, 4].flatMap((n) => Array.from({ length: 3 ** n }, (_, i) => Array.from({ length: n }, (__, k) => ['a', 'b', 'z'][Math.floor(i / 3 ** k) % 3]).join('/')));
-  const asMqtt = (f: string) => f.replaceAll('${thing.name}', '+');
-
-  it('two filters overlap exactly when some topic matches both (the thing variable matches any one level)', () => {
-    fc.assert(
-      fc.property(filter, filter, (x, y) => {
-        const both = topics.some((t) => topicFilterMatches(asMqtt(x), t) && topicFilterMatches(asMqtt(y), t));
-        expect(filtersOverlap(x, y)).toBe(both);
-      }),
-      { numRuns: 500 },
-    );
-  });
-});
