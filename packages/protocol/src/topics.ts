@@ -64,6 +64,8 @@ export function parseReservedRequest(topic: string): ReservedRequest | null {
 
 /** A device's own report (`metrics`, `inventory`) on its reserved namespace; null for any other topic. */
 export function deviceReportKind(topic: string): 'metrics' | 'inventory' | null {
+  // Asked of every publish: application topics are told apart without splitting them.
+  if (!topic.startsWith(RESERVED_PREFIX)) return null;
   const levels = topic.split('/');
   if (levels.length !== 4 || levels[0] !== '$fw' || levels[1] !== 'things' || !isName(levels[2])) return null;
   return levels[3] === 'metrics' || levels[3] === 'inventory' ? levels[3] : null;

@@ -373,6 +373,9 @@ export class DeviceGateway {
 
   #authorizePublish(client: ClientRef<DeviceSession>, message: Message): PublishVerdict {
     const { policy, identity, certificate, source, throttleKey } = client.context;
+    // Read once: every step below is asked about the same moment.
+    const receivedAt = this.#deps.clock.now();
+    const now = receivedAt.getTime();
     // Every publish a device sends counts, refused or not: a flood of refused messages is still a flood.
     if (identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'in', message.payload.length);
     // One publish in 64 is timed: enough for the latency histogram, nothing measurable on the others.
@@ -382,11 +385,11 @@ export class DeviceGateway {
     if (timed) this.#deps.policyTiming?.observe((performance.now() - started) / 1000);
     if (!allowed) {
       this.#deps.metrics.mqttDenied.inc({ action: 'publish' });
-      this.throttle.denied(throttleKey, 'publish-denied', this.#now());
-      if (identity.kind === 'device') this.#denied(identity.thing);
+      this.throttle.denied(throttleKey, 'publish-denied', now);
+      if (identity.kind === 'device') this.#denied(identity.thing, receivedAt);
       return false;
     }
-    const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, this.#now());
+    const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, now);
     if (verdict !== 'ok') {
       const response = this.#throttled(verdict, 'publish', identity);
       if (response.packet === 'disconnect') this.broker.disconnect((other) => other === client, response.code as DisconnectReasonCode);
@@ -394,13 +397,13 @@ export class DeviceGateway {
     }
     if (identity.kind === 'device') {
       // Before fan-out and storage: refused data reaches no one; accepted data travels minimized.
-      const judged = this.#deps.data.ingest.inspect({ thing: identity.thing, thingType: identity.thingType, topic: message.topic, payload: message.payload, receivedAt: this.#deps.clock.now() });
+      const judged = this.#deps.data.ingest.inspect({ thing: identity.thing, thingType: identity.thingType, topic: message.topic, payload: message.payload, receivedAt });
       if (judged.verdict === 'refuse') return { reasonCode: judged.reasonCode as PublishRefusalCode, reasonString: judged.detail };
       if (judged.payload !== message.payload) return { payload: judged.payload };
     }
     const reportProblem = deviceReportProblem(message.topic, message.payload);
     if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
-    if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload);
+    if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload, receivedAt);
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
       const services = { ...this.#deps, jobs: this.#deps.updates.jobs, sealing: this.#deps.data.sealing, onFailure: (error: unknown) => this.#deps.logger.error({ err: error }, 'a reserved request failed') };
@@ -417,7 +420,7 @@ export class DeviceGateway {
       this.#deps.metrics.mqttDenied.inc({ action: 'subscribe' });
       this.throttle.denied(client.context.throttleKey, 'subscribe-denied', this.#now());
       const { identity } = client.context;
-      if (identity.kind === 'device') this.#denied(identity.thing);
+      if (identity.kind === 'device') this.#denied(identity.thing, this.#deps.clock.now());
     }
     return allowed;
   }
@@ -453,8 +456,8 @@ export class DeviceGateway {
   }
 
   /** A publish or subscribe the policy refused: counted for rollout health gating and the security metrics. */
-  #denied(thing: string): void {
-    this.#deps.updates.health.denied(thing, this.#deps.clock.now());
+  #denied(thing: string, at: Date): void {
+    this.#deps.updates.health.denied(thing, at);
     this.#deps.monitor.cloud.denied(thing);
   }
 
@@ -464,11 +467,11 @@ export class DeviceGateway {
   }
 
   /** A device's own report (already checked): its software goes to the inventory, its metrics to rollout health gating. */
-  #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer): void {
+  #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer, receivedAt: Date): void {
     const kind = deviceReportKind(topic);
     if (kind === 'metrics') {
       const report = parseDeviceMetrics(payload);
-      this.#deps.updates.health.record(thing, report, this.#deps.clock.now());
+      this.#deps.updates.health.record(thing, report, receivedAt);
       this.#deps.monitor.report(thing, thingType, report);
     }
     if (kind === 'inventory') {

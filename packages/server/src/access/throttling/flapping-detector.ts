@@ -14,12 +14,16 @@ export type FlappingVerdict = { readonly flapping: false } | { readonly flapping
 
 const STEADY: FlappingVerdict = { flapping: false };
 
-/** The last `maxConnects` connect times of one thing, in a ring. */
+/**
+ * The last `maxConnects` connect times of one thing: appended until there are that many, then a
+ * ring. Grown, not allocated at full size: most things connect a few times, and an operator may
+ * set a limit of thousands (a ring of that size per connecting thing cost more than the rest of
+ * admission).
+ */
 interface ConnectTimes {
-  readonly times: Float64Array;
-  /** Where the next time is written; also the oldest kept time once the ring is full. */
+  readonly times: number[];
+  /** Once the ring is full: where the next time is written, which is also the oldest kept time. */
   next: number;
-  count: number;
 }
 
 /**
@@ -48,8 +52,8 @@ export class FlappingDetector {
     this.#windowMs = positiveInteger('windowMs', options.windowMs);
     this.#banMs = positiveInteger('banMs', options.banMs);
     this.#table = new BoundedTable(options.maxTrackedThings, {
-      create: () => ({ times: new Float64Array(this.#maxConnects), next: 0, count: 0 }),
-      isIdle: (entry, now) => entry.count === 0 || now - newest(entry) >= this.#windowMs,
+      create: () => ({ times: [], next: 0 }),
+      isIdle: (entry, now) => entry.times.length === 0 || now - newest(entry) >= this.#windowMs,
     });
   }
 
@@ -60,14 +64,19 @@ export class FlappingDetector {
       this.#untracked++;
       return STEADY;
     }
-    entry.times[entry.next] = now;
-    entry.next = (entry.next + 1) % this.#maxConnects;
-    entry.count = Math.min(entry.count + 1, this.#maxConnects);
-    if (entry.count < this.#maxConnects) return STEADY;
+    const { times } = entry;
+    if (times.length < this.#maxConnects) {
+      times.push(now);
+      if (times.length < this.#maxConnects) return STEADY;
+      entry.next = 0;
+    } else {
+      times[entry.next] = now;
+      entry.next = (entry.next + 1) % this.#maxConnects;
+    }
     // The ring holds exactly the last maxConnects times, and `next` now points at the oldest of them.
-    const oldest = entry.times[entry.next] as number;
+    const oldest = times[entry.next] as number;
     if (now - oldest >= this.#windowMs) return STEADY;
-    entry.count = 0;
+    times.length = 0;
     entry.next = 0;
     return { flapping: true, banUntil: now + this.#banMs };
   }
@@ -82,6 +91,6 @@ export class FlappingDetector {
 }
 
 function newest(entry: ConnectTimes): number {
-  const last = (entry.next + entry.times.length - 1) % entry.times.length;
-  return entry.times[last] as number;
+  const { times } = entry;
+  return times[(entry.next + times.length - 1) % times.length] as number;
 }

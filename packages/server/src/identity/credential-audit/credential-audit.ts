@@ -41,6 +41,8 @@ export interface FindingFilter {
 const USE_RESOLUTION_MS = 5 * 60_000;
 /** How long recorded uses wait to be written together. */
 const USE_WRITE_DELAY_MS = 250;
+/** Uses per statement (four bound values a row stay far below SQLite's and PostgreSQL's parameter limits). */
+const USE_WRITE_CHUNK = 500;
 /** Lifecycle changes arriving together (bulk provisioning) are re-checked in one pass. */
 const RECHECK_DELAY_MS = 1_000;
 
@@ -175,10 +177,18 @@ export class CredentialAudit {
     const uses = [...this.#unwrittenUses.values()];
     this.#unwrittenUses.clear();
     this.#writingUses = null;
+    // A few statements per batch, not two per use: in a reconnect storm the per-statement cost was most of a connect's.
     await this.#deps.store.db.transaction().execute(async (trx) => {
-      for (const { serial, clientId, at } of uses) {
-        await trx.insertInto('certificate_uses').values({ serial, client_id: clientId, first_seen_at: at, last_seen_at: at }).onConflict((oc) => oc.columns(['serial', 'client_id']).doUpdateSet({ last_seen_at: at })).execute();
-        await trx.updateTable('certificates').set({ last_used_at: at }).where('serial', '=', serial).execute();
+      for (let i = 0; i < uses.length; i += USE_WRITE_CHUNK) {
+        const chunk = uses.slice(i, i + USE_WRITE_CHUNK);
+        await trx
+          .insertInto('certificate_uses')
+          .values(chunk.map(({ serial, clientId, at }) => ({ serial, client_id: clientId, first_seen_at: at, last_seen_at: at })))
+          .onConflict((oc) => oc.columns(['serial', 'client_id']).doUpdateSet({ last_seen_at: (eb) => eb.ref('excluded.last_seen_at') }))
+          .execute();
+        // Uses are recorded at a resolution of minutes: the batch's latest time stands for each of its certificates.
+        const latest = chunk.reduce((max, use) => (use.at > max ? use.at : max), '');
+        await trx.updateTable('certificates').set({ last_used_at: latest }).where('serial', 'in', [...new Set(chunk.map((use) => use.serial))]).execute();
       }
     });
   }

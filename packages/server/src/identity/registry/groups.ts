@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { actorFields, type Actor } from '../../audit/audit-events.js';
@@ -130,18 +130,19 @@ export class Groups {
 
   /** A thing's groups: those it is in, and with their ancestors (what policies inherit from). */
   async groupsOf(thing: string): Promise<{ readonly direct: readonly string[]; readonly effective: readonly string[] }> {
-    const { db } = this.#deps.store;
-    const all = await allGroups(db);
-    const direct = await db
-      .selectFrom('group_members')
-      .innerJoin('things', 'things.id', 'group_members.thing_id')
-      .select('group_members.group_id')
-      .where('things.name', '=', thing)
-      .execute();
-    const directGroups = direct.map((d) => all.find((g) => g.id === d.group_id)).filter((g): g is GroupRow => g !== undefined);
-    const effective = new Set<string>();
-    for (const group of directGroups) for (const g of [...ancestry(all, group), group]) effective.add(g.name);
-    return { direct: directGroups.map((g) => g.name).sort(), effective: [...effective].sort() };
+    // One query walks up from the thing's groups: admission asks this for every connect, and
+    // loading every group of a large registry to walk it here cost more than the connect.
+    const { rows } = await sql<{ name: string; direct: number }>`
+      with recursive direct_groups(id) as (
+        select group_members.group_id from group_members inner join things on things.id = group_members.thing_id where things.name = ${thing}
+      ), lineage(id, name, parent_id, depth) as (
+        select id, name, parent_id, 0 from thing_groups where id in (select id from direct_groups)
+        union
+        select thing_groups.id, thing_groups.name, thing_groups.parent_id, lineage.depth + 1 from thing_groups inner join lineage on thing_groups.id = lineage.parent_id where lineage.depth < ${GROUP_LIMITS.maxDepth}
+      )
+      select distinct name, case when id in (select id from direct_groups) then 1 else 0 end as direct from lineage`.execute(this.#deps.store.db);
+    const direct = rows.filter((row) => Number(row.direct) === 1).map((row) => row.name);
+    return { direct: direct.sort(), effective: [...new Set(rows.map((row) => row.name))].sort() };
   }
 }
 
