@@ -1,15 +1,21 @@
 /**
  * A Fleetward node in its own process, so the benchmark measures its CPU and memory alone:
- * `node --import tsx bench/gateway/gateway-node.ts`, forked with an IPC channel and the FLEETWARD_*
- * environment of a provisioned data folder. It listens (API and MQTT on free ports), sends
+ * `node --import tsx bench/gateway/gateway-node.ts` (the built server, packages/server/dist), forked
+ * with an IPC channel and the FLEETWARD_* environment of a provisioned data folder. It listens (API and MQTT on free ports), sends
  * `{ ready, port }`, then answers requests from the parent:
  *   { id, revoke: serial }  revokes the certificate; answers { id, startedNs } with the
  *                           process.hrtime clock (CLOCK_MONOTONIC: the same in every process) read
  *                           just before certificates.revoke() is called;
  *   { id, close: true }     closes the node (gracefully) and exits.
  */
-import { loadConfig } from '../../packages/server/src/config/load-config.js';
-import { buildNode, openHome } from '../../packages/server/src/node.js';
+import type * as LoadConfigModule from '../../packages/server/src/config/load-config.js';
+import type * as NodeModule from '../../packages/server/src/node.js';
+
+// The built node (`npm run bench` builds first), as users run it: loaded from the TypeScript sources,
+// its worker threads (the SQLite telemetry writer) would compile them again when they start.
+const built = (path: string): string => new URL(`../../packages/server/dist/${path}`, import.meta.url).href;
+const { loadConfig } = (await import(built('config/load-config.js'))) as typeof LoadConfigModule;
+const { buildNode, openHome } = (await import(built('node.js'))) as typeof NodeModule;
 
 interface Request {
   readonly id: number;

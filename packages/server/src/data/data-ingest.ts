@@ -53,7 +53,9 @@ export class DataIngest {
   #catalog = new ContractCatalog([]);
   readonly #counters = new Map<string, DeviceDataCounters>();
   readonly #recentTokens = new Map<string, number>();
-  readonly #sightingKinds = new Map<string, SightingKind>();
+  /** Sighting kinds by topic, then thing (asked for every unclassified message: nested maps, no key built per message). */
+  readonly #sightingKinds = new Map<string, Map<string, { passed?: SightingKind; refused?: SightingKind }>>();
+  #sightingKindCount = 0;
 
   constructor(deps: { readonly crypto: FieldCrypto; readonly writer: TelemetryWriter; readonly sealing: SealedKeyLookup }, options: Partial<IngestOptions> = {}) {
     this.#crypto = deps.crypto;
@@ -139,19 +141,29 @@ export class DataIngest {
 
   /** Grouped per thing type and topic shape, not per device; each topic's shape is worked out once. */
   #sighting(input: PublishInput, outcome: 'refused' | 'passed'): SightingKind {
-    const raw = `${outcome}\0${input.thingType ?? ''}\0${input.thing}\0${input.topic}`;
-    let kind = this.#sightingKinds.get(raw);
-    if (kind === undefined) {
-      const topic = input.topic
-        .split('/')
-        .map((level) => (level === input.thing ? THING_VARIABLE : level))
-        .join('/')
-        .slice(0, 256);
-      const thingType = input.thingType ?? '';
-      kind = { key: `${thingType}\0${topic}\0${outcome}`, thingType, topic, outcome };
-      if (this.#sightingKinds.size >= MAX_SIGHTING_KINDS) this.#sightingKinds.clear();
-      this.#sightingKinds.set(raw, kind);
+    const thingType = input.thingType ?? '';
+    let byThing = this.#sightingKinds.get(input.topic);
+    const known = byThing?.get(input.thing)?.[outcome];
+    if (known !== undefined && known.thingType === thingType) return known;
+    const topic = input.topic
+      .split('/')
+      .map((level) => (level === input.thing ? THING_VARIABLE : level))
+      .join('/')
+      .slice(0, 256);
+    const kind: SightingKind = { key: `${thingType}\0${topic}\0${outcome}`, thingType, topic, outcome };
+    if (this.#sightingKindCount >= MAX_SIGHTING_KINDS) {
+      this.#sightingKinds.clear();
+      this.#sightingKindCount = 0;
+      byThing = undefined;
     }
+    if (byThing === undefined) {
+      byThing = new Map();
+      this.#sightingKinds.set(input.topic, byThing);
+    }
+    const kinds = byThing.get(input.thing) ?? {};
+    if (kinds[outcome] === undefined) this.#sightingKindCount += 1;
+    kinds[outcome] = kind;
+    byThing.set(input.thing, kinds);
     return kind;
   }
 }

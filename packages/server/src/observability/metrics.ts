@@ -77,3 +77,19 @@ export function createMetrics(): NodeMetrics {
     mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }
+
+/**
+ * Counts one label combination of a counter asked on every message: the labelled child is looked
+ * up once per combination (prom-client otherwise builds a key from the labels on each call).
+ */
+export function labelledCounter<L extends string>(counter: Counter<L>): (labels: Readonly<Record<L, string>>, key: string) => void {
+  const children = new Map<string, { inc(): void }>();
+  return (labels, key) => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = counter.labels(labels);
+      children.set(key, child);
+    }
+    child.inc();
+  };
+}
