@@ -26,7 +26,7 @@ import { powerSupplyBattery, type BatterySource } from './metrics/battery.js';
 import { procReports, type DeviceReports } from './metrics/proc-reports.js';
 import type { CustomMetrics, DroppedCustomMetric } from './metrics/custom-metrics.js';
 import type { UpdateFault } from './faults/update-faults.js';
-import { UpdateClient, type UpdateEvent } from './updates/update-client.js';
+import type { UpdateClient, UpdateEvent } from './updates/update-client.js';
 
 export interface AgentOptions {
   /** Battery level in percent, or null on mains power (default: the configured battery file). */
@@ -462,6 +462,8 @@ export class FleetwardAgent {
       this.#emit({ type: 'updates-disabled', reason: 'no updates.trustedRoot is configured' });
       return;
     }
+    // Loaded only when updates are on: an agent without a trusted root never needs the update client.
+    const { UpdateClient } = await import('./updates/update-client.js');
     try {
       this.#updates = await UpdateClient.open({
         thing: this.thing,

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { FleetwardError } from '@fleetward/protocol';
 import { FleetwardAgent, type AgentEvent } from '../agent.js';
 import { loadAgentConfig } from '../config/agent-config.js';
-import { REBOOT_EXIT_CODE } from '../updates/update-client.js';
+import { REBOOT_EXIT_CODE } from '../updates/reboot-exit-code.js';
 
 const USAGE = 'usage: fleetward-agent --config agent.json';
 

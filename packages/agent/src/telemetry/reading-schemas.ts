@@ -1,4 +1,5 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ValidateFunction } from 'ajv';
 import { FleetwardError } from '@fleetward/protocol';
 
 /**
@@ -32,9 +33,15 @@ export class ReadingSchemas {
 }
 
 // One compiler per process, created on first use: it caches compiled schemas, so a simulator running
-// thousands of agents with the same schemas compiles each once.
+// thousands of agents with the same schemas compiles each once. Ajv itself (about 4 MB resident) is
+// loaded then too, not at start: a device that declares no schema and receives no data contract
+// never needs it. `declare` is synchronous (an application's `onCommand` throws at once on a bad
+// schema), so the CommonJS package is required here rather than awaited with import().
 let shared: Ajv | undefined;
 function compiler(): Ajv {
-  shared ??= new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
+  if (shared === undefined) {
+    const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as { readonly Ajv: typeof Ajv };
+    shared = new AjvClass({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
+  }
   return shared;
 }

@@ -1,10 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { copyFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Metadata, MetadataKind, type TargetFile } from '@tufjs/models';
+import { copyFile, open, rename, rm } from 'node:fs/promises';
+import type { TargetFile } from '@tufjs/models';
 import { Updater } from 'tuf-js';
-import { FleetwardError } from '@fleetward/protocol';
-import { writePrivateFile } from '../identity/key-file.js';
 import type { MtlsFetcher } from './mtls-fetcher.js';
 
 /** Where one job's repository is (from the job message: only where to look, never what to trust). */
@@ -18,25 +15,6 @@ export interface DownloadHooks {
   readonly verifying?: () => Promise<void>;
   /** Fault injection: flips one byte of the downloaded file before it is checked. */
   readonly corrupt?: boolean;
-}
-
-/**
- * Puts the device's initial trusted root (shipped with the image) where tuf-js keeps its trusted
- * metadata, unless a root is already there: roots the device has since rotated to, and the
- * timestamp, snapshot and targets it has seen (its rollback and freeze protection), stay across
- * restarts and updates. The shipped file must be TUF root metadata.
- */
-export async function installTrustedRoot(trustedRoot: string, metadataDir: string): Promise<void> {
-  const current = join(metadataDir, 'root.json');
-  if (await stat(current).then(() => true, () => false)) return;
-  let bytes: string;
-  try {
-    bytes = await readFile(trustedRoot, 'utf8');
-    Metadata.fromJSON(MetadataKind.Root, JSON.parse(bytes) as Parameters<typeof Metadata.fromJSON>[1]);
-  } catch (error) {
-    throw new FleetwardError('FW_ERR_CONFIG_INVALID', `the trusted root ${trustedRoot} cannot be used: ${(error as Error).message}`, { key: 'updates.trustedRoot' }, { cause: error });
-  }
-  await writePrivateFile(current, bytes);
 }
 
 /**

@@ -10,18 +10,14 @@ import { writePrivateFile } from '../identity/key-file.js';
 import type { BatterySource } from '../metrics/battery.js';
 import type { TlsIdentity } from '../session/tls-options.js';
 import { inMaintenanceWindow, nextWindowOpening } from './maintenance-window.js';
-import { MtlsFetcher } from './mtls-fetcher.js';
-import { installTrustedRoot, SignedRepository } from './signed-repository.js';
+import type { MtlsFetcher } from './mtls-fetcher.js';
+import type { SignedRepository } from './signed-repository.js';
 import { confirmed, initialSlotState, otherSlot, rolledBack, SlotStateFile, withFinished, type PendingInstall, type Slot, type SlotFirmware, type SlotState } from './slot-state.js';
-import { decideInstall, signedRelease, type SignedRelease } from './update-policy.js';
+import { installTrustedRoot } from './trusted-root.js';
+import type { SignedRelease } from './update-policy.js';
 import { classifyUpdateError, isRetryable, UpdateRefusedError, type UpdateRefusal } from './update-refusal.js';
 
-/**
- * The daemon's exit code when the update client reboots into a new slot (or back to the old one):
- * EX_TEMPFAIL from sysexits.h. systemd's `Restart=on-failure` starts the agent again; it then boots
- * the slot the state file names.
- */
-export const REBOOT_EXIT_CODE = 75;
+export { REBOOT_EXIT_CODE } from './reboot-exit-code.js';
 
 export type UpdateEvent =
   | { readonly type: 'update'; readonly jobId: string; readonly update: JobUpdate }
@@ -88,7 +84,8 @@ export class UpdateClient {
   readonly #deps: UpdateClientDeps;
   readonly #stateFile: SlotStateFile;
   readonly #faults: ReadonlySet<UpdateFault>;
-  readonly #fetcher: MtlsFetcher;
+  /** Created with the first job (see #repository). */
+  #fetcher: MtlsFetcher | null = null;
   #state: SlotState;
   #queue: UpdateJob[] = [];
   #current: UpdateJob | null = null;
@@ -110,12 +107,6 @@ export class UpdateClient {
     this.#stateFile = stateFile;
     this.#state = state;
     this.#faults = new Set(deps.faults ?? []);
-    this.#fetcher = new MtlsFetcher({
-      identity: deps.identity,
-      partialDir: join(this.#dir, 'partial'),
-      resumable: (url) => this.#current !== null && url.startsWith(this.#current.targetsUrl),
-      onProgress: (url, bytes) => this.#onProgress(url, bytes),
-    });
   }
 
   /**
@@ -277,7 +268,7 @@ export class UpdateClient {
         await new Promise<void>((resolve) => (this.#stall = resolve));
         return 'deferred';
       }
-      const repository = new SignedRepository(join(this.#dir, 'tuf'), job, this.#fetcher);
+      const repository = await this.#repository(job);
       const verified = await this.#verifiedRelease(repository, job);
       if (verified === 'up-to-date') {
         await this.#finish(job.jobId, { state: 'succeeded', message: `already running ${job.target}` });
@@ -306,8 +297,27 @@ export class UpdateClient {
     }
   }
 
+  /**
+   * The job's signed repository, read through the device's mTLS fetcher (one fetcher per client).
+   * The TUF client behind both (tuf-js with @tufjs/models, about 4 MB resident) is loaded here, when
+   * a job first needs it: an agent with updates on spends nearly all its life waiting for a job and
+   * does not hold it meanwhile.
+   */
+  async #repository(job: UpdateJob): Promise<SignedRepository> {
+    const [{ MtlsFetcher }, { SignedRepository }] = await Promise.all([import('./mtls-fetcher.js'), import('./signed-repository.js')]);
+    this.#fetcher ??= new MtlsFetcher({
+      identity: this.#deps.identity,
+      partialDir: join(this.#dir, 'partial'),
+      resumable: (url) => this.#current !== null && url.startsWith(this.#current.targetsUrl),
+      onProgress: (url, bytes) => this.#onProgress(url, bytes),
+    });
+    return new SignedRepository(join(this.#dir, 'tuf'), job, this.#fetcher);
+  }
+
   /** The signed target's release, checked against the device's policy; throws an UpdateRefusedError when refused. */
   async #verifiedRelease(repository: SignedRepository, job: UpdateJob): Promise<{ readonly release: SignedRelease; readonly info: TargetFile } | 'up-to-date'> {
+    // The policy compares versions with semver (about 3 MB resident): loaded with the job, like the TUF client.
+    const { decideInstall, signedRelease } = await import('./update-policy.js');
     const info = await repository.targetInfo(job.target);
     if (info === null) throw refused('rejected', 'not-found', `${job.target} is not a signed target in the repository`);
     const release = signedRelease(job.target, info.custom, info.hashes, info.length);
