@@ -5,7 +5,8 @@
  * server's CPU and RSS under 1 message / 10 s per device, p99 publish-to-subscriber latency (one
  * device in ten receives its own telemetry), reconnection of the whole fleet after a server
  * restart, and one idle `fleetward-agent` process's RSS.
- * BENCH_FLEET_DEVICES (default 10,000; BENCH_QUICK=1: 500), BENCH_FLEET_SECONDS (120; quick 20).
+ * BENCH_FLEET_DEVICES (default 10,000; BENCH_QUICK=1: 500), BENCH_FLEET_SECONDS (120; quick 20),
+ * BENCH_FLEET_HANDSHAKES (the node's handshakes per second, 500).
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,8 +31,8 @@ const REQUESTED_DEVICES = Number(process.env.BENCH_FLEET_DEVICES ?? (QUICK ? 500
 const FD_LIMIT = Number(execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()) || 1024;
 const DEVICES = Math.min(REQUESTED_DEVICES, Math.floor((FD_LIMIT - 2_000) / 2));
 const SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? (QUICK ? 20 : 120));
-/** The configured handshake rate the reconnecting fleet must stay under (handshakes per second, node-wide). */
-const HANDSHAKES_PER_SECOND = 500;
+/** The configured handshake rate the reconnecting fleet must stay under (handshakes per second, node-wide; BENCH_FLEET_HANDSHAKES). */
+const HANDSHAKES_PER_SECOND = Number(process.env.BENCH_FLEET_HANDSHAKES ?? 500);
 
 interface RunningNode {
   readonly child: ChildProcess;
