@@ -47,6 +47,14 @@ export interface Progress {
 }
 
 /**
+ * How long the end of a run waits for every agent's queue to be delivered. A faulty profile's link
+ * is cut for 1 s every 5 s: a device cut just as the run ends is offline for the cut, then backs
+ * off (up to a few seconds) and reconnects over TLS on loaded cores before its queue can go. Two
+ * link cycles cover that; a queue that empties sooner ends the wait sooner.
+ */
+const DRAIN_TIMEOUT_MS = 15_000;
+
+/**
  * A simulated fleet against a node: set up through the operator API, every device provisioned by
  * claim (at most `concurrency` at a time), telemetry at the configured rate, the profile's faults
  * or attacks, and a summary of what happened. `runFleet` does all of it; benchmarks drive the steps.
@@ -130,7 +138,7 @@ export class SimulatedFleet {
     const periodMs = 1000 / this.#options.rate;
     const senders = this.devices.map((device, i) => repeatUntil(until, periodMs, (i / this.devices.length) * periodMs, () => device.sendReading()));
     await Promise.all([...senders, this.#campaign?.play()]);
-    await Promise.all(this.devices.map((d) => d.agent?.drained(5_000) ?? Promise.resolve(true)));
+    await Promise.all(this.devices.map((d) => d.agent?.drained(DRAIN_TIMEOUT_MS) ?? Promise.resolve(true)));
   }
 
   /** Publish-to-subscriber delays seen so far (ms), and forgets them. */
