@@ -79,16 +79,22 @@ export function createMetrics(): NodeMetrics {
 }
 
 /**
- * Counts one label combination of a counter asked on every message: the labelled child is looked
- * up once per combination (prom-client otherwise builds a key from the labels on each call).
+ * Counts the data contracts' verdicts on every application message. Each (outcome, reason) child
+ * is looked up once: prom-client otherwise builds a key from the labels on every `inc`.
  */
-export function labelledCounter<L extends string>(counter: Counter<L>): (labels: Readonly<Record<L, string>>, key: string) => void {
-  const children = new Map<string, { inc(): void }>();
-  return (labels, key) => {
-    let child = children.get(key);
+export function dataVerdictCounter(metrics: Pick<NodeMetrics, 'dataMessages'>): (outcome: string, reason: string | null) => void {
+  const children = new Map<string, Map<string, { inc(): void }>>();
+  return (outcome, reason) => {
+    const label = reason ?? 'none';
+    let byReason = children.get(outcome);
+    if (byReason === undefined) {
+      byReason = new Map();
+      children.set(outcome, byReason);
+    }
+    let child = byReason.get(label);
     if (child === undefined) {
-      child = counter.labels(labels);
-      children.set(key, child);
+      child = metrics.dataMessages.labels({ outcome, reason: label });
+      byReason.set(label, child);
     }
     child.inc();
   };

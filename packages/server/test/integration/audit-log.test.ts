@@ -57,6 +57,32 @@ describe.each(DIALECTS)('audit trail on %s', (dialect) => {
     expect(result.checked).toBeGreaterThanOrEqual(400);
   });
 
+  it('a stream of events shares commits (at most one every 10 ms); each record still resolves only once committed', async () => {
+    const context = await freshContext(dialect, cleanups);
+    const commits: number[] = [];
+    const log = new AuditLog(context.store, new TestClock(), (count) => commits.push(count));
+    const before = (await context.audit.verify()).checked;
+    // One event a millisecond for 200 ms, each awaited by its caller, as connects arrive in a storm.
+    const recorded: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      recorded.push(log.record(event(i)).then(async () => expect((await context.audit.list({ afterSeq: before + i, limit: 1 })).length).toBe(1)));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(recorded);
+    expect(commits.reduce((a, b) => a + b, 0)).toBe(200);
+    // Spread over at least 200 ms at one commit per 10 ms: about 20 commits, never one per event.
+    expect(commits.length).toBeLessThan(60);
+    expect((await context.audit.verify()).ok).toBe(true);
+  });
+
+  it('an idle trail commits an event at once', async () => {
+    const context = await freshContext(dialect, cleanups);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = performance.now();
+    await context.audit.record(event(1));
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it('an event out of bounds is a rejected promise (never a synchronous throw) and writes nothing', async () => {
     const context = await freshContext(dialect, cleanups);
     const before = await context.audit.verify();
