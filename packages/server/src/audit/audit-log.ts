@@ -2,17 +2,14 @@ import { sql, type Transaction } from 'kysely';
 import { FleetwardError } from '@fleetward/protocol';
 import type { Clock } from '../clock.js';
 import { canonicalJson } from '../json.js';
+import { CommitPacer } from '../store/commit-pacer.js';
 import { toStoreError, type Store } from '../store/store.js';
 import type { Tables } from '../store/tables.js';
 import { ChainVerifier, chainHash, type ChainBreak, type ChainHead } from './audit-chain.js';
 import { actorFields, type Actor, type AuditEvent, type AuditRecord } from './audit-events.js';
 
 const MAX_BATCH = 1000;
-/**
- * Commits follow each other at least this far apart: each one is a synced write (about a
- * millisecond of CPU on a virtual disk), so under a stream of events (a reconnect storm audits
- * every connect) waiting a few milliseconds turns many commits into one. Idle, an event commits at once.
- */
+/** Commits start at least this far apart (a reconnect storm audits every connect: its events share commits). */
 const COMMIT_INTERVAL_MS = 10;
 const INSERT_CHUNK = 500;
 const VERIFY_PAGE = 10_000;
@@ -73,8 +70,7 @@ export class AuditLog {
     return this.#queue.length;
   }
   #draining: Promise<void> | null = null;
-  /** performance.now() when the last commit started. */
-  #lastCommitAt = -Infinity;
+  readonly #pacer = new CommitPacer(COMMIT_INTERVAL_MS);
 
   constructor(store: Store, clock: Clock, onAppend: (count: number) => void = () => undefined) {
     this.#store = store;
@@ -91,7 +87,7 @@ export class AuditLog {
       // Throwing inside the executor rejects the promise: a bad event is a rejection, never a synchronous throw.
       const details = checkedDetails(event);
       this.#queue.push({ event, ts: this.#clock.now().toISOString(), details, resolve, reject });
-      this.#draining ??= this.#nextCommitSlot().then(() => this.#drain());
+      this.#draining ??= this.#pacer.nextSlot().then(() => this.#drain());
     });
   }
 
@@ -107,17 +103,11 @@ export class AuditLog {
     while (this.#draining) await this.#draining;
   }
 
-  /** Resolves when the next commit may start: on the next turn of the event loop, or when the interval since the last one is over. */
-  #nextCommitSlot(): Promise<void> {
-    const wait = this.#lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
-    return new Promise<void>((done) => (wait > 0 ? setTimeout(done, wait) : setImmediate(done)));
-  }
-
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       try {
-        this.#lastCommitAt = performance.now();
+        this.#pacer.started();
         await this.#store.db.transaction().execute((trx) => appendEvents(trx, batch));
         this.#onAppend(batch.length);
         for (const pending of batch) pending.resolve();
@@ -125,7 +115,7 @@ export class AuditLog {
         const failure = toStoreError(error, this.#store.location, 'audit append');
         for (const pending of batch) pending.reject(failure);
       }
-      if (this.#queue.length > 0) await this.#nextCommitSlot();
+      if (this.#queue.length > 0) await this.#pacer.nextSlot();
     }
     this.#draining = null;
   }

@@ -1,4 +1,5 @@
 import { CompiledQuery } from 'kysely';
+import { CommitPacer } from '../store/commit-pacer.js';
 import type { Store } from '../store/store.js';
 import type { StorageGroup } from './compiled-contract.js';
 import { batchStatements, type SightingCount } from './telemetry-sql.js';
@@ -39,6 +40,11 @@ export interface SightingKind extends Omit<UnclassifiedSighting, 'at'> {
 }
 
 const SIGHTING_WRITE_INTERVAL_MS = 1_000;
+/**
+ * Batches start at least this far apart unless a full batch is waiting: each one costs a commit
+ * (a synced write) and, on SQLite, a hand-over to the writer thread, whatever it holds.
+ */
+const BATCH_INTERVAL_MS = 50;
 
 export interface WriterOptions {
   /** Messages written per transaction. */
@@ -64,8 +70,10 @@ export class TelemetryWriter {
   #sightings = new Map<string, { readonly kind: SightingKind; count: number; readonly firstMs: number; lastMs: number }>();
   #sightingTimer: NodeJS.Timeout | null = null;
   #draining: Promise<void> | null = null;
+  readonly #pacer = new CommitPacer(BATCH_INTERVAL_MS);
   #written = 0;
   #lost = 0;
+  #batches = 0;
 
   constructor(store: Store, options: WriterOptions, onError: (error: unknown, lost: number) => void) {
     this.#store = store;
@@ -78,8 +86,9 @@ export class TelemetryWriter {
     return this.#queue.length;
   }
 
-  get stats(): { readonly written: number; readonly lost: number; readonly pending: number } {
-    return { written: this.#written, lost: this.#lost, pending: this.#queue.length };
+  /** Messages written and lost, transactions (`batches`) that held them, messages still queued. */
+  get stats(): { readonly written: number; readonly lost: number; readonly batches: number; readonly pending: number } {
+    return { written: this.#written, lost: this.#lost, batches: this.#batches, pending: this.#queue.length };
   }
 
   /** Queues a record; false when the backlog is full (nothing was queued). */
@@ -122,7 +131,7 @@ export class TelemetryWriter {
 
   #schedule(): void {
     if (this.#draining !== null) return;
-    this.#draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain()).finally(() => {
+    this.#draining = this.#nextBatchSlot().then(() => this.#drain()).finally(() => {
       this.#draining = null;
     });
   }
@@ -136,6 +145,8 @@ export class TelemetryWriter {
         first: new Date(firstMs).toISOString(),
       }));
       this.#sightings = new Map();
+      this.#pacer.started();
+      this.#batches += 1;
       try {
         await this.write(batch, sightings);
         this.#written += batch.length;
@@ -143,7 +154,13 @@ export class TelemetryWriter {
         this.#lost += batch.length;
         this.#onError(error, batch.length);
       }
+      if (this.#queue.length > 0 || this.#sightings.size > 0) await this.#nextBatchSlot();
     }
+  }
+
+  /** A full batch goes at once; a smaller one waits for the pacer, gathering what arrives meanwhile. */
+  #nextBatchSlot(): Promise<void> {
+    return this.#queue.length >= this.#options.batchMessages ? new Promise<void>((resolve) => setImmediate(resolve)) : this.#pacer.nextSlot();
   }
 
   /** Writes records and sightings in one transaction. */

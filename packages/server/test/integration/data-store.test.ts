@@ -163,6 +163,32 @@ describe.each(DIALECTS)('data minimization on %s', (dialect) => {
     expect(data.ingest.inspect(publish('m1', { temp: 3 }, clock.now())).verdict).toBe('accept');
   });
 
+  it('a stream of accepted messages shares transactions (at least 50 ms apart), and nothing is lost', async () => {
+    const { data, clock, store } = await fresh(dialect);
+    await data.contracts.apply([CONTRACT], alice);
+    // One message a millisecond for about 300 ms: without pacing, nearly every message would be its own transaction.
+    for (let i = 0; i < 300; i++) {
+      expect(data.ingest.inspect(publish('m1', READING, clock.now())).verdict).toBe('accept');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await data.flush();
+    expect(data.writer.stats).toMatchObject({ written: 300, lost: 0, pending: 0 });
+    expect(data.writer.stats.batches).toBeLessThan(30);
+    expect(await count(store, 'data_telemetry', 'm1')).toBe(900);
+  });
+
+  it('full batches are written one after another without waiting for the pacing', async () => {
+    const { data, clock, store } = await fresh(dialect, { writer: { batchMessages: 10 } });
+    await data.contracts.apply([CONTRACT], alice);
+    for (let i = 0; i < 100; i++) expect(data.ingest.inspect(publish('m1', READING, clock.now())).verdict).toBe('accept');
+    const started = performance.now();
+    await data.flush();
+    // Ten full batches: paced, they would take at least 9 × 50 ms.
+    expect(performance.now() - started).toBeLessThan(450);
+    expect(data.writer.stats).toMatchObject({ written: 100, batches: 10 });
+    expect(await count(store, 'data_telemetry', 'm1')).toBe(300);
+  });
+
   it('queries need a purpose, return only fields declared for it within the clearance, and audit personal reads', async () => {
     const { data, audit, clock } = await fresh(dialect);
     await data.contracts.apply([CONTRACT], alice);
