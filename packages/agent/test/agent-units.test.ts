@@ -7,7 +7,9 @@ import { renewalDue } from '../src/identity/certificate-renewal.js';
 import { resourceMode } from '../src/faults/resource-mode.js';
 import { fullJitterDelay } from '../src/session/backoff.js';
 import { isIdentityRefusal, refusalResponse } from '../src/session/reason-codes.js';
+import { TlsContextCache } from '../src/session/tls-options.js';
 import { ReadingSchemas } from '../src/telemetry/reading-schemas.js';
+import { testPki } from './updates/helpers/mtls-certs.js';
 
 const base = { thing: 'dev-1', mqttUrl: 'mqtts://fleet.example:8883', caFile: 'ca.pem', stateDir: 'state' };
 
@@ -121,5 +123,28 @@ describe('renewal schedule', () => {
     expect(renewalDue(certificate, new Date('2026-12-21T00:00:01Z'), 1 / 3)).toBe(true);
     expect(renewalDue(certificate, new Date('2027-01-02T00:00:00Z'), 1 / 3)).toBe(true);
     expect(renewalDue(certificate, new Date('2026-12-21T00:00:01Z'), 0.1)).toBe(false);
+  });
+});
+
+describe('TLS context', () => {
+  it('is built once per identity, and again when the certificate, the key or the CA changes', async () => {
+    const pki = await testPki();
+    const issued = await pki.client('dev-1');
+    const key = { pem: issued.keyPem };
+    const identity = { key, certPem: issued.certPem, caPem: pki.caPem };
+    const cache = new TlsContextCache();
+    const first = cache.contextFor(identity);
+    // Each connection attempt reads the identity afresh: the same credentials reuse the context.
+    expect(cache.contextFor({ ...identity })).toBe(first);
+    const renewed = await pki.client('dev-1');
+    const second = cache.contextFor({ key: { pem: renewed.keyPem }, certPem: renewed.certPem, caPem: pki.caPem });
+    expect(second).not.toBe(first);
+    expect(cache.contextFor({ key: { pem: renewed.keyPem }, certPem: renewed.certPem, caPem: (await testPki('Rotated CA')).caPem })).not.toBe(second);
+  });
+
+  it('refuses to build from a certificate that does not match the key', async () => {
+    const pki = await testPki();
+    const [mine, other] = [await pki.client('dev-1'), await pki.client('dev-2')];
+    expect(() => new TlsContextCache().contextFor({ key: { pem: mine.keyPem }, certPem: other.certPem, caPem: pki.caPem })).toThrow(/key values mismatch/);
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { FleetwardError, isErrorCode, Topics, type CertificateAccepted, type ProvisioningRequest, type RequestRejected } from '@fleetward/protocol';
 import { subscribeOne, withTimeout } from '../session/mqtt-requests.js';
-import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
+import { clientTlsContext, mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 import { certificateRequestPem } from './certificate-request.js';
 import type { DeviceKey } from './device-key.js';
 
@@ -25,7 +25,7 @@ export interface ClaimRequest {
 export async function provisionByClaim(request: ClaimRequest, key: DeviceKey): Promise<CertificateAccepted> {
   const clientToken = randomBytes(12).toString('hex');
   const csr = await certificateRequestPem(request.thing, key);
-  const client = await mqtt.connectAsync(secureUrl(request.mqttUrl), mqttTlsOptions({ key: { pem: request.claimKeyPem }, certPem: request.claimCertPem, caPem: request.caPem }, `claim-${clientToken}`, { clean: true }));
+  const client = await mqtt.connectAsync(secureUrl(request.mqttUrl), mqttTlsOptions(clientTlsContext({ key: { pem: request.claimKeyPem }, certPem: request.claimCertPem, caPem: request.caPem }), `claim-${clientToken}`, { clean: true }));
   try {
     const answer = new Promise<CertificateAccepted>((resolve, reject) => {
       client.on('message', (topic, payload) => {

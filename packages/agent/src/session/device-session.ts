@@ -1,7 +1,7 @@
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type BackoffPolicy } from './backoff.js';
 import { isIdentityRefusal, refusalResponse } from './reason-codes.js';
-import { mqttTlsOptions, secureUrl, type TlsIdentity } from './tls-options.js';
+import { mqttTlsOptions, secureUrl, TlsContextCache, type TlsIdentity } from './tls-options.js';
 
 export interface SessionOptions {
   readonly url: string;
@@ -39,6 +39,7 @@ export interface SessionStats {
 export class DeviceSession {
   readonly #options: SessionOptions;
   readonly #listener: SessionListener;
+  readonly #tls = new TlsContextCache();
   #client: MqttClient | null = null;
   #online = false;
   #attempt = 0;
@@ -89,7 +90,7 @@ export class DeviceSession {
 
   #connect(): void {
     if (this.#stopped) return;
-    const options = mqttTlsOptions(this.#options.identity(), this.#options.clientId, {
+    const options = mqttTlsOptions(this.#tls.contextFor(this.#options.identity()), this.#options.clientId, {
       clean: false,
       keepalive: this.#options.keepaliveSeconds,
       properties: { sessionExpiryInterval: this.#options.sessionExpirySeconds },

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ReasonCode } from '@fleetward/protocol';
 import { credentialFiles } from '../identity/device-credentials.js';
-import { mqttTlsOptions, secureUrl } from '../session/tls-options.js';
+import { clientTlsContext, mqttTlsOptions, secureUrl } from '../session/tls-options.js';
 
 /** Where a device's credentials are, as an attacker who copied them off the device has them. */
 export interface StolenCredentials {
@@ -27,9 +27,10 @@ export async function stolenSession(stolen: StolenCredentials, options: { readon
   // A bound IPv4 source needs an IPv4 destination, also when the gateway is named `localhost`.
   const source = options.localAddress === undefined ? {} : { localAddress: options.localAddress, family: 4 };
   const until = Date.now() + (options.patienceMs ?? 20_000);
+  const context = clientTlsContext(identity);
   for (;;) {
     try {
-      return await mqtt.connectAsync(secureUrl(stolen.mqttUrl), Object.assign(mqttTlsOptions(identity, stolen.thing, { clean: true }), source));
+      return await mqtt.connectAsync(secureUrl(stolen.mqttUrl), Object.assign(mqttTlsOptions(context, stolen.thing, { clean: true }), source));
     } catch (error) {
       if ((error as { code?: unknown }).code !== ReasonCode.ConnectionRateExceeded || Date.now() > until) throw error;
       await new Promise((r) => setTimeout(r, 1_000));
