@@ -6,7 +6,7 @@ import { parseContract } from '../../packages/server/src/data/contract.js';
 import { openDataServices } from '../../packages/server/src/data/data-services.js';
 import { ContractCatalog, evaluatePublish, type PublishInput } from '../../packages/server/src/data/evaluate-publish.js';
 import { FieldCrypto } from '../../packages/server/src/data/field-crypto.js';
-import type { TelemetryRecord } from '../../packages/server/src/data/telemetry-writer.js';
+import type { TelemetryRecord, TelemetryWriter } from '../../packages/server/src/data/telemetry-writer.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,9 @@ const STORAGE_RUNS = 3;
 const MESSAGES = QUICK ? 50_000 : 200_000;
 const STORE_ROWS = QUICK ? 60_000 : 200_000;
 const STORE_BATCH = 2_000;
+/** A steady stream into the telemetry writer, as the gateway feeds it (each enqueue a millisecond apart). */
+const STEADY_RATE = 25_000;
+const STEADY_SECONDS = QUICK ? 1 : 2;
 const VALIDATE_TARGET = 50_000;
 const STORE_TARGET = 20_000;
 /** Gateway throughput with contracts on over off, run by run (the data-minimization issue). */
@@ -124,6 +127,25 @@ export function gatewayContract(): unknown {
 const THINGS = Array.from({ length: 1000 }, (_, i) => `sensor-${i}`);
 const TOPICS = THINGS.map((thing) => `things/${thing}/telemetry/env`);
 
+/**
+ * CPU (every thread of this process: the event loop, the SQLite writer thread) per message for a
+ * steady stream of records enqueued as the gateway does, a few each millisecond, until stored.
+ */
+async function steadyStorageCpu(writer: TelemetryWriter, records: readonly TelemetryRecord[]): Promise<number> {
+  const total = STEADY_RATE * STEADY_SECONDS;
+  const before = process.cpuUsage();
+  const started = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * STEADY_RATE));
+    for (; sent < due; sent++) if (!writer.enqueue(records[sent % records.length] as TelemetryRecord)) throw new Error('the telemetry backlog is full');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await writer.flush();
+  const cpu = process.cpuUsage(before);
+  return (cpu.user + cpu.system) / total;
+}
+
 function validationRun(catalog: ContractCatalog, inputs: readonly Buffer[]): number {
   const at = new Date();
   let accepted = 0;
@@ -155,6 +177,7 @@ export const data: Scenario = {
 
     const storage: number[] = [];
     const ingestRates: number[] = [];
+    const steadyCpu: number[] = [];
     for (let run = 1; run <= STORAGE_RUNS; run++) {
       const dir = await mkdtemp(join(tmpdir(), 'fleetward-bench-data-'));
       // The store as a node opens it (WAL, synchronous=FULL), without the rest of a node.
@@ -190,6 +213,9 @@ export const data: Scenario = {
         await services.flush();
         ingestRates.push(count / ((performance.now() - started) / 1000));
         progress(`SQLite ingest + storage run ${run}/${STORAGE_RUNS}: ${Math.round(ingestRates.at(-1) ?? 0)} msgs/s`);
+
+        steadyCpu.push(await steadyStorageCpu(services.writer, records));
+        progress(`SQLite storage of a steady ${STEADY_RATE} msgs/s run ${run}/${STORAGE_RUNS}: ${(steadyCpu.at(-1) ?? 0).toFixed(1)} µs CPU/msg`);
         await audit.flush();
       } finally {
         await store.close();
@@ -215,13 +241,14 @@ export const data: Scenario = {
         row('validation + transforms, 10 fields, one core', 'events/s', validation, { atLeast: VALIDATE_TARGET }),
         row(`SQLite telemetry storage (${STORE_BATCH} messages per transaction)`, 'events/s', storage, { atLeast: STORE_TARGET }, 'rows/s'),
         row('SQLite ingest end to end (inspect + token vault + storage, flushed)', 'events/s', ingestRates, null, 'messages/s, 3 rows each'),
+        row(`SQLite storage of a steady ${STEADY_RATE.toLocaleString('en-US')} messages/s: CPU per message (all threads)`, 'µs', steadyCpu, null, '3 rows each, batches paced'),
         row(`${gatewayLabel}, contract on: delivered messages/s`, 'events/s', on, null, 'validated, minimized, stored'),
         row(`${gatewayLabel}, no contract: delivered messages/s`, 'events/s', off, null, 'pass-unclassified'),
         row(`${gatewayLabel}: throughput contract on / off`, '×', on.map((value, i) => value / (off[i] as number)), { atLeast: GATEWAY_RATIO_TARGET }, 'run by run'),
         row(`${gatewayLabel}, contract on: broker CPU per delivered message`, 'µs', gateway.on.map((f) => f.perMessageBrokerUs)),
         row(`${gatewayLabel}, no contract: broker CPU per delivered message`, 'µs', gateway.off.map((f) => f.perMessageBrokerUs)),
       ],
-      raw: { quick: QUICK, messages: MESSAGES, validation, storage, ingestRates, gateway },
+      raw: { quick: QUICK, messages: MESSAGES, validation, storage, ingestRates, steadyCpu, gateway },
       summary: `Gateway rows: two nodes provisioned alike in their own processes, both started, measured in turn (order alternating), ${GATEWAY_SECONDS} s windows; the contract-on node stores every message in SQLite and keeps the default \`refuse\` for unmatched topics, the other has no contract and \`FLEETWARD_DATA_UNMATCHED_TOPICS=pass-unclassified\`.`,
     };
   },
