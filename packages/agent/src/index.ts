@@ -24,7 +24,8 @@ export {
   type QueueRecovery,
 } from './queue/offline-queue.js';
 export { DEFAULT_MAX_SEALED_RECORDS, SealedStore, type SealedStoreOptions } from './sealed/sealed-store.js';
-export { REBOOT_EXIT_CODE, UpdateClient, type RunningFirmwareReport, type UpdateClientDeps, type UpdateEvent, type UpdateStatus } from './updates/update-client.js';
+export { REBOOT_EXIT_CODE } from './updates/reboot-exit-code.js';
+export { UpdateClient, type RunningFirmwareReport, type UpdateClientDeps, type UpdateEvent, type UpdateStatus } from './updates/update-client.js';
 export { inMaintenanceWindow, nextWindowOpening } from './updates/maintenance-window.js';
 export { MtlsFetcher, type MtlsFetcherOptions } from './updates/mtls-fetcher.js';
 export { decideInstall, signedRelease, type PolicyDecision, type SignedRelease } from './updates/update-policy.js';

@@ -55,7 +55,7 @@ import { loadKeyRing, saveKeyRing } from './identity/key-ring-file.js';
 import { notAfterOf } from './identity/keys.js';
 import { ensureServerCertificate, type ServerCredentials } from './identity/server-certificate.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { createMetrics, dataVerdictCounter, type NodeMetrics } from './observability/metrics.js';
+import { createMetrics, type NodeMetrics } from './observability/metrics.js';
 import { observePlatform } from './observability/platform-metrics.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/store.js';
 import { VERSION } from './version.js';
@@ -162,11 +162,10 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const identity = identityServices({ config, store, audit, clock, keyRing, logger, metrics, templatePolicies });
     const policies = new PolicyStore({ store, audit, clock, groups: identity.groups });
     late.policies = policies;
-    const countVerdict = dataVerdictCounter(metrics);
     const data = await openDataServices(
       { store, audit, clock, keyRing, onWriteError: (error, lost) => logger.error({ err: error, lost }, 'a telemetry batch could not be stored') },
       {
-        ingest: { unmatched: config.data.unmatchedTopics, onVerdict: (_thing, outcome, reason) => countVerdict(outcome, reason) },
+        ingest: { unmatched: config.data.unmatchedTopics, onVerdict: (_thing, outcome, reason) => metrics.dataMessages.inc({ outcome, reason: reason ?? 'none' }) },
         writer: { maxPendingMessages: config.data.maxPendingMessages },
       },
     );

@@ -17,8 +17,6 @@ import { installTrustedRoot } from './trusted-root.js';
 import type { SignedRelease } from './update-policy.js';
 import { classifyUpdateError, isRetryable, UpdateRefusedError, type UpdateRefusal } from './update-refusal.js';
 
-export { REBOOT_EXIT_CODE } from './reboot-exit-code.js';
-
 export type UpdateEvent =
   | { readonly type: 'update'; readonly jobId: string; readonly update: JobUpdate }
   | { readonly type: 'reboot'; readonly jobId: string; readonly slot: Slot; readonly why: 'install' | 'rollback' }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../src/sim/fleet-simulator.js';
 import { NodeApi } from '../../src/sim/node-api.js';
 import { parseSimOptions } from '../../src/sim/sim-options.js';
-import { REBOOT_EXIT_CODE } from '../../src/updates/update-client.js';
+import { REBOOT_EXIT_CODE } from '../../src/updates/reboot-exit-code.js';
 import { OtaFleet, until } from './helpers/ota-fleet.js';
 
 /**

@@ -77,25 +77,3 @@ export function createMetrics(): NodeMetrics {
     mqttDenied: new Counter({ name: 'fleetward_mqtt_denied_total', help: 'Publishes and subscriptions refused by policy, by action', labelNames: ['action'], registers }),
   };
 }
-
-/**
- * Counts the data contracts' verdicts on every application message. Each (outcome, reason) child
- * is looked up once: prom-client otherwise builds a key from the labels on every `inc`.
- */
-export function dataVerdictCounter(metrics: Pick<NodeMetrics, 'dataMessages'>): (outcome: string, reason: string | null) => void {
-  const children = new Map<string, Map<string, { inc(): void }>>();
-  return (outcome, reason) => {
-    const label = reason ?? 'none';
-    let byReason = children.get(outcome);
-    if (byReason === undefined) {
-      byReason = new Map();
-      children.set(outcome, byReason);
-    }
-    let child = byReason.get(label);
-    if (child === undefined) {
-      child = metrics.dataMessages.labels({ outcome, reason: label });
-      byReason.set(label, child);
-    }
-    child.inc();
-  };
-}
