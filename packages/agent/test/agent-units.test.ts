@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { FleetwardError, parseDeviceCommand } from '@fleetward/protocol';
 import { CommandDispatcher } from '../src/commands/command-dispatcher.js';
@@ -105,6 +107,48 @@ describe('commands', () => {
     expect(await dispatcher.dispatch(ping)).toMatchObject({ id: 'p1', outcome: 'failed', code: 'FW_ERR_INTERNAL' });
     expect(await dispatcher.dispatch(ping)).toMatchObject({ id: 'p1', outcome: 'rejected', code: 'FW_ERR_CONFLICT' });
     expect(runs).toBe(1);
+  });
+});
+
+/** The FleetwardError code `f` throws, or null. */
+function codeOf(f: () => unknown): string | null {
+  try {
+    f();
+  } catch (error) {
+    return error instanceof FleetwardError ? error.code : String(error);
+  }
+  return null;
+}
+
+describe('reading schemas', () => {
+  const schemaText = JSON.stringify({ type: 'object', required: ['celsius'], properties: { celsius: { type: 'number', minimum: -40, maximum: 85 } }, additionalProperties: false });
+
+  it('equal schemas declared again (a contract received on every connection) neither pile up in memory nor stop checking', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    new ReadingSchemas().declare('warm-up', JSON.parse(schemaText) as object);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    let last = new ReadingSchemas();
+    for (let i = 0; i < 3_000; i++) {
+      last = new ReadingSchemas();
+      last.declare('contract env@1', JSON.parse(schemaText) as object);
+    }
+    gc();
+    // Compiled afresh each time, Ajv kept every copy: about 14 MB for 3,000.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 1024 * 1024);
+    expect(() => last.check('contract env@1', { celsius: 21.5 })).not.toThrow();
+    expect(codeOf(() => last.check('contract env@1', { celsius: 999 }))).toBe('FW_ERR_PAYLOAD_REJECTED');
+    expect(() => last.check('contract env@1', { celsius: 20, extra: 1 })).toThrow(/must NOT have additional properties/);
+  });
+
+  it('keeps each name to its own schema when several are compiled', () => {
+    const schemas = new ReadingSchemas();
+    schemas.declare('a', { type: 'object', required: ['x'], properties: { x: { type: 'number' } } });
+    schemas.declare('b', { type: 'object', required: ['y'], properties: { y: { type: 'number' } } });
+    expect(() => schemas.check('a', { x: 1 })).not.toThrow();
+    expect(() => schemas.check('b', { x: 1 })).toThrow(/must have required property 'y'/);
+    expect(codeOf(() => schemas.declare('c', { type: 'nonsense' }))).toBe('FW_ERR_CONFIG_INVALID');
   });
 });
 
