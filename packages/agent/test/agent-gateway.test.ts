@@ -261,6 +261,8 @@ describe('secure session', () => {
     await proxy.restore();
     await until(() => ran === 1);
     expect(events.filter((e) => e.type === 'online').map((e) => (e as { sessionPresent: boolean }).sessionPresent)).toEqual([false, true]);
+    // The TLS session resumed too, with the ticket of the first connection: no full handshake on either side.
+    expect(agent.status().session.resumed).toBe(1);
   });
 
   it('stops publishing to a topic the gateway refuses instead of retrying it', async () => {

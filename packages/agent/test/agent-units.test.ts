@@ -186,6 +186,25 @@ describe('TLS context', () => {
     expect(cache.contextFor({ key: { pem: renewed.keyPem }, certPem: renewed.certPem, caPem: (await testPki('Rotated CA')).caPem })).not.toBe(second);
   });
 
+  it('offers the last session ticket of the same identity only: after a renewal the next handshake is a full one', async () => {
+    const pki = await testPki();
+    const issued = await pki.client('dev-1');
+    const identity = { key: { pem: issued.keyPem }, certPem: issued.certPem, caPem: pki.caPem };
+    const cache = new TlsContextCache();
+    const context = cache.contextFor(identity);
+    expect(cache.ticketFor(context)).toBeUndefined();
+    cache.keepTicket(context, Buffer.from('ticket-1'));
+    expect(cache.ticketFor(cache.contextFor({ ...identity }))).toEqual(Buffer.from('ticket-1'));
+    // A resumed session would present the certificate it was made with: a renewed one must not resume it.
+    const renewed = await pki.client('dev-1');
+    const next = cache.contextFor({ key: { pem: renewed.keyPem }, certPem: renewed.certPem, caPem: pki.caPem });
+    expect(cache.ticketFor(next)).toBeUndefined();
+    expect(cache.ticketFor(context)).toBeUndefined();
+    // A ticket arriving late on a connection of the old identity is not kept.
+    cache.keepTicket(context, Buffer.from('late'));
+    expect(cache.ticketFor(next)).toBeUndefined();
+  });
+
   it('refuses to build from a certificate that does not match the key', async () => {
     const pki = await testPki();
     const [mine, other] = [await pki.client('dev-1'), await pki.client('dev-2')];

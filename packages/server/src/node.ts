@@ -33,6 +33,7 @@ import { Scheduler, type Job } from './jobs/scheduler.js';
 import { Canaries } from './health/canaries.js';
 import { FailClosed } from './health/fail-closed.js';
 import { CanaryIdentities } from './health/canary-identities.js';
+import { SessionTickets } from './gateway/session-tickets.js';
 import { DeviceGateway } from './gateway/device-gateway.js';
 import { deviceTrustAnchors } from './gateway/trust-anchors.js';
 import { WEBSOCKET_PATH } from './gateway/websocket-listener.js';
@@ -460,6 +461,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
       policyTiming: platform.policyEvaluation,
       onTrustChanged: refreshCertificateAuthorities,
       availability: failClosed,
+      sessionTickets: config.tls.sessionResumptionHours === 0 ? null : new SessionTickets(context.keyRing, config.tls.sessionResumptionHours * 3600),
     },
     cluster,
   );

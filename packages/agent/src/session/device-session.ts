@@ -1,7 +1,9 @@
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { fullJitterDelay, type BackoffPolicy } from './backoff.js';
 import { isIdentityRefusal, refusalResponse } from './reason-codes.js';
-import { mqttTlsOptions, secureUrl, TlsContextCache, type TlsIdentity } from './tls-options.js';
+import { CONNECT_TIMEOUT_MS, mqttTlsOptions, secureUrl, TlsContextCache, type TlsIdentity } from './tls-options.js';
 
 export interface SessionOptions {
   readonly url: string;
@@ -27,6 +29,8 @@ export interface SessionStats {
   readonly connects: number;
   readonly disconnects: number;
   readonly refusals: number;
+  /** TLS handshakes that resumed a session with a ticket instead of a full handshake. */
+  readonly resumed: number;
   readonly lastError: string | null;
 }
 
@@ -41,11 +45,13 @@ export class DeviceSession {
   readonly #listener: SessionListener;
   readonly #tls = new TlsContextCache();
   #client: MqttClient | null = null;
+  /** The TCP connection of an attempt, before TLS and MQTT start on it. */
+  #dialing: Socket | null = null;
   #online = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
-  #stats = { connects: 0, disconnects: 0, refusals: 0, lastError: null as string | null };
+  #stats = { connects: 0, disconnects: 0, refusals: 0, resumed: 0, lastError: null as string | null };
 
   constructor(options: SessionOptions, listener: SessionListener) {
     this.#options = options;
@@ -82,21 +88,58 @@ export class DeviceSession {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#clearTimer();
+    this.#hangUp();
     const client = this.#client;
     this.#client = null;
     this.#online = false;
     if (client) await client.endAsync(false).catch(() => undefined);
   }
 
+  /**
+   * One attempt. Over mqtts the TCP connection comes first, and TLS and MQTT start on it once it is
+   * up: against a gateway that is down or restarting, an attempt costs a refused TCP connection, not
+   * a TLS client and an MQTT client (a simulator's thousands of devices retry at once).
+   */
   #connect(): void {
     if (this.#stopped) return;
-    const options = mqttTlsOptions(this.#tls.contextFor(this.#options.identity()), this.#options.clientId, {
-      clean: false,
-      keepalive: this.#options.keepaliveSeconds,
-      properties: { sessionExpiryInterval: this.#options.sessionExpirySeconds },
+    const url = new URL(secureUrl(this.#options.url));
+    if (url.protocol !== 'mqtts:') return this.#open(undefined);
+    const socket = tcpConnect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 8883) });
+    this.#dialing = socket;
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })));
+    socket.once('error', (error: Error & { code?: string }) => {
+      if (this.#dialing !== socket) return;
+      this.#dialing = null;
+      this.#refused(error.code ?? 'error', error.message);
+      this.#scheduleReconnect(error.code ?? 'error');
     });
-    const client = mqtt.connect(secureUrl(this.#options.url), options);
+    socket.once('connect', () => {
+      if (this.#dialing !== socket) return;
+      this.#dialing = null;
+      socket.setTimeout(0);
+      socket.removeAllListeners('error');
+      this.#open(socket);
+    });
+  }
+
+  #open(socket: Socket | undefined): void {
+    const context = this.#tls.contextFor(this.#options.identity());
+    const ticket = this.#tls.ticketFor(context);
+    const options = mqttTlsOptions(
+      context,
+      this.#options.clientId,
+      { clean: false, keepalive: this.#options.keepaliveSeconds, properties: { sessionExpiryInterval: this.#options.sessionExpirySeconds } },
+      ticket,
+    );
+    // MQTT.js hands its options to tls.connect: TLS starts on the connected socket.
+    const client = mqtt.connect(secureUrl(this.#options.url), socket === undefined ? options : Object.assign(options, { socket }));
     this.#client = client;
+    // TLS (mqtts): the gateway's session tickets arrive after the handshake; a resumed handshake is counted.
+    if (client.stream instanceof TLSSocket) {
+      const tls = client.stream;
+      tls.on('session', (received: Buffer) => this.#tls.keepTicket(context, received));
+      if (ticket !== undefined) tls.once('secureConnect', () => (this.#stats.resumed += tls.isSessionReused() ? 1 : 0));
+    }
     let refusedCode: number | string | null = null;
     client.on('connect', (connack) => {
       if (this.#client !== client) return;
@@ -110,9 +153,7 @@ export class DeviceSession {
     });
     client.on('error', (error: Error & { code?: number | string }) => {
       refusedCode = error.code ?? 'error';
-      this.#stats.lastError = `${String(refusedCode)}: ${error.message}`;
-      this.#stats.refusals += 1;
-      this.#listener.refused(refusedCode, error.message);
+      this.#refused(refusedCode, error.message);
     });
     client.on('close', () => {
       if (this.#client !== client) return;
@@ -129,6 +170,12 @@ export class DeviceSession {
     });
   }
 
+  #refused(code: number | string, message: string): void {
+    this.#stats.lastError = `${String(code)}: ${message}`;
+    this.#stats.refusals += 1;
+    this.#listener.refused(code, message);
+  }
+
   #scheduleReconnect(code: number | string | null): void {
     if (this.#stopped) return;
     if (typeof code === 'number' && refusalResponse(code) === 'slow-down') this.#attempt += 1;
@@ -141,7 +188,14 @@ export class DeviceSession {
     this.#timer.unref?.();
   }
 
+  #hangUp(): void {
+    const socket = this.#dialing;
+    this.#dialing = null;
+    socket?.destroy();
+  }
+
   #drop(): void {
+    this.#hangUp();
     const client = this.#client;
     this.#client = null;
     if (client) {

@@ -45,7 +45,8 @@ import { answerReservedRequest, deviceReportProblem, type UpdateJobs } from './r
 import type { SoftwareInventory } from '../updates/software-inventory.js';
 import type { DeviceHealth } from '../updates/device-health.js';
 import type { MonitorWindows } from '../monitor/monitor-windows.js';
-import type { ServerTlsCredentials } from './tls-policy.js';
+import type { SessionTickets } from './session-tickets.js';
+import { deviceTlsOptions, type ServerTlsCredentials } from './tls-policy.js';
 import type { Unavailable } from '../health/fail-closed.js';
 
 /**
@@ -92,6 +93,14 @@ export interface GatewayDependencies {
   readonly onTrustChanged: () => Promise<unknown>;
   /** Rule 6, fail closed: whether a dependency admission cannot do without (database, Redis) is away now. */
   readonly availability: { unavailable(): Unavailable | null };
+  /** TLS session resumption for reconnecting devices; null: every connection is a full handshake. */
+  readonly sessionTickets: SessionTickets | null;
+}
+
+/** What the device listeners' TLS settings are built from. */
+interface ListenerTls {
+  readonly credentials: ServerTlsCredentials;
+  readonly trustAnchors: string;
 }
 
 /** How often the registry is polled for changes made by other processes and nodes. */
@@ -129,6 +138,9 @@ export class DeviceGateway {
   #websocket: WebSocketListener | null = null;
   #timer: NodeJS.Timeout | null = null;
   #throttleTimer: NodeJS.Timeout | null = null;
+  #ticketTimer: NodeJS.Timeout | null = null;
+  /** What the listeners' TLS contexts are built from (listen, then setTrust). */
+  #tls: ListenerTls | null = null;
   #polling: Promise<void> | null = null;
   readonly #unsubscribe: (() => void)[] = [];
 
@@ -183,14 +195,16 @@ export class DeviceGateway {
         this.#deps.logger.debug({ source, err: error }, 'device TLS handshake refused');
       },
     };
-    this.#listener = new DeviceListener(credentials, trustAnchors, config.tls.minVersion, {
+    this.#tls = { credentials, trustAnchors };
+    const tls = this.#deviceTls();
+    this.#listener = new DeviceListener(tls, {
       ...admission,
       onDevice: (socket, certificate) => this.#serve(socket, { transport: 'tls', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peerCertificate: certificate }),
     });
     const port = await this.#listener.listen(config.host, config.mqtt.port);
     let websocketPort: number | null = null;
     if (config.mqtt.websocketPort !== null) {
-      this.#websocket = new WebSocketListener(credentials, trustAnchors, config.tls.minVersion, {
+      this.#websocket = new WebSocketListener(tls, {
         ...admission,
         onDevice: (stream, source, certificate) => this.#serve(stream, { transport: 'websocket', ...source, peerCertificate: certificate }),
       });
@@ -201,13 +215,34 @@ export class DeviceGateway {
     await this.#syncBans();
     this.#timer = setInterval(() => void this.pollRegistry(), WATCH_INTERVAL_MS).unref();
     this.#throttleTimer = setInterval(() => void this.#auditRefusals(this.throttle.tick(this.#now())), THROTTLE_TICK_MS).unref();
+    this.#scheduleTicketRotation();
     return { port, websocketPort };
   }
 
-  /** New trust anchors or server certificate (a rotated CA, a registered or deregistered third-party CA). */
+  /** New trust anchors or server certificate (a rotated CA, a registered or deregistered third-party CA): tickets issued before no longer resume. */
   setTrust(credentials: ServerTlsCredentials, trustAnchors: string): void {
-    this.#listener?.setTrust(credentials, trustAnchors);
-    this.#websocket?.setTrust(credentials, trustAnchors);
+    this.#tls = { credentials, trustAnchors };
+    const tls = this.#deviceTls();
+    this.#listener?.setTls(tls);
+    this.#websocket?.setTls(tls);
+  }
+
+  #deviceTls(): ReturnType<typeof deviceTlsOptions> {
+    const { credentials, trustAnchors } = this.#tls as ListenerTls;
+    const tickets = this.#deps.sessionTickets;
+    return deviceTlsOptions(credentials, this.#deps.config.tls.minVersion, trustAnchors, tickets === null ? null : { keys: tickets.keysFor(trustAnchors, this.#deps.clock.now()), lifetimeSeconds: tickets.lifetimeSeconds });
+  }
+
+  /** At the end of each ticket period the listeners take the next period's keys. */
+  #scheduleTicketRotation(): void {
+    const tickets = this.#deps.sessionTickets;
+    if (tickets === null) return;
+    this.#ticketTimer = setTimeout(() => {
+      const keys = tickets.keysFor((this.#tls as ListenerTls).trustAnchors, this.#deps.clock.now());
+      this.#listener?.setTicketKeys(keys);
+      this.#websocket?.setTicketKeys(keys);
+      this.#scheduleTicketRotation();
+    }, tickets.msUntilRotation(this.#deps.clock.now()) + 1).unref();
   }
 
   /** Applies registry changes made elsewhere (other nodes, the CLI); the timer calls it, tests too. */
@@ -267,6 +302,7 @@ export class DeviceGateway {
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     if (this.#throttleTimer !== null) clearInterval(this.#throttleTimer);
+    if (this.#ticketTimer !== null) clearTimeout(this.#ticketTimer);
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await this.#polling;
     await this.broker.close();
@@ -329,6 +365,8 @@ export class DeviceGateway {
       return { admit: false, reasonCode, reasonString: message };
     };
     if (certificate === undefined) return refuse(0x87, 'no-certificate', 'a client certificate is required');
+    // A full handshake checked this; a resumed one (a session ticket) did not, and a ticket may outlive the certificate.
+    if (!withinValidity(certificate, this.#deps.clock.now())) return refuse(0x87, 'certificate-expired', 'this certificate is expired or not yet valid');
     // Before any look-up: admitting now would audit a session the engine cannot open, or one whose policy could go stale unseen.
     const unavailable = this.#deps.availability.unavailable();
     if (unavailable !== null) return refuse(0x88, unavailable.reason, unavailable.message);
@@ -537,4 +575,9 @@ function actorOf(identity: DeviceIdentity | undefined): string {
 
 function targetOf(identity: DeviceIdentity | undefined): string | undefined {
   return identity === undefined ? undefined : `certificate:${identity.serial}`;
+}
+
+function withinValidity(certificate: X509Certificate, now: Date): boolean {
+  const at = now.getTime();
+  return Date.parse(certificate.validFrom) <= at && at <= Date.parse(certificate.validTo);
 }

@@ -1,8 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { Config } from '../config/settings.js';
-import { serverTlsOptions, type ServerTlsCredentials } from './tls-policy.js';
+import { createServer, type SecureContextOptions, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 
 /** What to do with a new TCP connection, before any TLS work is spent on it. */
 export type SourceDecision = { readonly action: 'accept' } | { readonly action: 'delay'; readonly delayMs: number } | { readonly action: 'refuse' };
@@ -24,19 +22,18 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * chaining to a CA Fleetward trusts for devices is required to complete the handshake. TCP is
  * accepted first and each connection asked of `admitSource` before it reaches TLS, so a flood of
  * handshakes costs no signature work. Which CAs devices chain to changes (issuing CA rotation,
- * third-party CA registration): `setTrust` swaps them in without dropping live connections.
+ * third-party CA registration) and the session ticket keys rotate: `setTls` and `setTicketKeys`
+ * swap them in without dropping live connections. The TLS settings come from `deviceTlsOptions`.
  */
 export class DeviceListener {
   readonly #tcp: TcpServer;
   readonly #tls: Server;
-  readonly #minVersion: Config['tls']['minVersion'];
   readonly #events: DeviceListenerEvents;
   readonly #waiting = new Set<Socket>();
 
-  constructor(credentials: ServerTlsCredentials, trustAnchors: string, minVersion: Config['tls']['minVersion'], events: DeviceListenerEvents) {
-    this.#minVersion = minVersion;
+  constructor(tls: TlsOptions & SecureContextOptions, events: DeviceListenerEvents) {
     this.#events = events;
-    this.#tls = createServer({ ...serverTlsOptions(credentials, minVersion, { mode: 'required', ca: trustAnchors }), handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    this.#tls = createServer({ ...tls, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
     this.#tls.on('secureConnection', (socket: TLSSocket) => {
       const certificate = socket.getPeerX509Certificate();
       // rejectUnauthorized makes this unreachable; kept so a configuration slip cannot admit an anonymous client.
@@ -50,8 +47,12 @@ export class DeviceListener {
     this.#tcp = createTcpServer((socket) => this.#accept(socket));
   }
 
-  setTrust(credentials: ServerTlsCredentials, trustAnchors: string): void {
-    this.#tls.setSecureContext(serverTlsOptions(credentials, this.#minVersion, { mode: 'required', ca: trustAnchors }));
+  setTls(tls: TlsOptions & SecureContextOptions): void {
+    this.#tls.setSecureContext(tls);
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    this.#tls.setTicketKeys(keys);
   }
 
   listen(host: string, port: number): Promise<number> {

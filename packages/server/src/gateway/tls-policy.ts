@@ -1,3 +1,4 @@
+import { constants } from 'node:crypto';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Config } from '../config/settings.js';
 
@@ -42,5 +43,24 @@ export function serverTlsOptions(credentials: ServerTlsCredentials, minVersion: 
     ecdhCurve: TLS_GROUPS,
     honorCipherOrder: true,
     ...(clients.mode !== 'none' && { requestCert: true, rejectUnauthorized: clients.mode === 'required', ca: clients.ca }),
+  };
+}
+
+/** Session resumption on a device listener: tickets protected by `keys` (SessionTickets), accepted for `lifetimeSeconds`. */
+export interface TicketSettings {
+  readonly keys: Buffer;
+  readonly lifetimeSeconds: number;
+}
+
+/**
+ * The device listeners' TLS settings: a client certificate chaining to `trustAnchors` is required,
+ * and sessions resume with tickets (or, with `tickets` null, never: every connection is a full handshake).
+ */
+export function deviceTlsOptions(credentials: ServerTlsCredentials, minVersion: Config['tls']['minVersion'], trustAnchors: string, tickets: TicketSettings | null): TlsOptions & SecureContextOptions {
+  return {
+    ...serverTlsOptions(credentials, minVersion, { mode: 'required', ca: trustAnchors }),
+    // Fixed, so a ticket from before a restart is for the same context (node's default hashes the command line).
+    sessionIdContext: 'fleetward-devices',
+    ...(tickets === null ? { secureOptions: constants.SSL_OP_NO_TICKET } : { ticketKeys: tickets.keys, sessionTimeout: tickets.lifetimeSeconds }),
   };
 }

@@ -1,11 +1,9 @@
 import type { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { Config } from '../config/settings.js';
 import type { SourceDecision } from './device-listener.js';
-import { serverTlsOptions, type ServerTlsCredentials } from './tls-policy.js';
 
 /** The path MQTT over WebSockets is served on, as most clients default to. */
 export const WEBSOCKET_PATH = '/mqtt';
@@ -27,11 +25,9 @@ export interface WebSocketListenerEvents {
 export class WebSocketListener {
   readonly #https: Server;
   readonly #ws: WebSocketServer;
-  readonly #minVersion: Config['tls']['minVersion'];
 
-  constructor(credentials: ServerTlsCredentials, trustAnchors: string, minVersion: Config['tls']['minVersion'], events: WebSocketListenerEvents) {
-    this.#minVersion = minVersion;
-    this.#https = createServer({ ...serverTlsOptions(credentials, minVersion, { mode: 'required', ca: trustAnchors }), handshakeTimeout: 10_000 }, (_request, response) => {
+  constructor(tls: TlsOptions & SecureContextOptions, events: WebSocketListenerEvents) {
+    this.#https = createServer({ ...tls, handshakeTimeout: 10_000 }, (_request, response) => {
       response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('MQTT over WebSocket only\n');
     });
     this.#https.on('connection', (socket: { remoteAddress?: string; destroy(): void }) => {
@@ -56,8 +52,12 @@ export class WebSocketListener {
     });
   }
 
-  setTrust(credentials: ServerTlsCredentials, trustAnchors: string): void {
-    this.#https.setSecureContext(serverTlsOptions(credentials, this.#minVersion, { mode: 'required', ca: trustAnchors }));
+  setTls(tls: TlsOptions & SecureContextOptions): void {
+    this.#https.setSecureContext(tls);
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    this.#https.setTicketKeys(keys);
   }
 
   listen(host: string, port: number): Promise<number> {

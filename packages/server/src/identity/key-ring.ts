@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { FleetwardError } from '@fleetward/protocol';
 
 const SEAL_VERSION = 'fwseal1';
@@ -14,6 +14,9 @@ interface KekEntry {
 
 /** What a sealed secret is for; bound into the ciphertext so one sealed key cannot stand in for another. */
 export type SealLabel = `ca:${string}` | 'tls:server' | `tuf:${string}` | `audit:${string}` | `canary:${string}` | `notify:${string}` | `test:${string}`;
+
+/** What a key derived from the ring is for (the HKDF info): one purpose, one key. */
+export type DerivedKeyLabel = `tls:session-tickets:${string}`;
 
 /**
  * The key-encryption keys (KEKs) of a node. Every private key at rest is sealed with the active
@@ -76,6 +79,14 @@ export class KeyRing {
     } catch {
       throw unreadable(label, 'authentication failed (modified, or sealed for another purpose)');
     }
+  }
+
+  /**
+   * A key for one purpose, derived from the active KEK (HKDF-SHA-256, the label as info): every
+   * node sharing the ring derives the same one, and a KEK rotation changes it. The KEK never leaves the ring.
+   */
+  derive(label: DerivedKeyLabel, bytes: number): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#entry(this.activeId).key, 'fleetward key ring', label, bytes));
   }
 
   /** Re-seals a secret with the active key, keeping its label. */
