@@ -7,7 +7,8 @@
  * gateway rightly refuses (a client id is bound to the certificate's thing): hence this one.
  *
  * Requests (one at a time), each answered with one object:
- *   connect  N connects, C at a time, each by the next device: TLS, CONNECT, CONNACK, DISCONNECT.
+ *   connect  N connects, C at a time, each by the next device: TLS, CONNECT, CONNACK, DISCONNECT;
+ *            with `resume`, TLS resumes with the device's last ticket from that broker.
  *   pubsub   an observer subscribed to `things/+/telemetry`, P devices publishing to their own
  *            `things/<name>/telemetry`, each with at most `window` messages not yet delivered.
  *   hold     opens and keeps connections (retrying with backoff, like a device, until admitted),
@@ -30,7 +31,8 @@ interface Device {
 }
 
 export type LoadRequest =
-  | { readonly cmd: 'connect'; readonly port: number; readonly pid: number; readonly from: number; readonly count: number; readonly concurrency: number }
+  /** With `resume`, each device offers the TLS session ticket its last connection to `port` received. */
+  | { readonly cmd: 'connect'; readonly port: number; readonly pid: number; readonly from: number; readonly count: number; readonly concurrency: number; readonly resume?: boolean }
   | {
       readonly cmd: 'pubsub';
       readonly port: number;
@@ -76,11 +78,17 @@ function secureContext(index: number): SecureContext {
 
 type Attempt = { readonly ok: true; readonly socket: TLSSocket; readonly splitter: PacketSplitter } | { readonly ok: false; readonly why: string };
 
+/** The last TLS session ticket each device received from each broker (`port:index`). */
+const tickets = new Map<string, Buffer>();
+
 /** One connection attempt of one device, up to its CONNACK; a refusal's why is `connack-<code>` or the socket error. */
-function attempt(index: number, port: number, localAddress?: string, keepAlive = 0): Promise<Attempt> {
+function attempt(index: number, port: number, localAddress?: string, keepAlive = 0, resume = false): Promise<Attempt> {
   return new Promise((resolve) => {
     const device = devices[index] as Device;
-    const socket = tlsConnect({ host: HOST, port, secureContext: secureContext(index), ...(localAddress !== undefined && { localAddress }) });
+    const key = `${port}:${index}`;
+    const session = resume ? tickets.get(key) : undefined;
+    const socket = tlsConnect({ host: HOST, port, secureContext: secureContext(index), ...(session !== undefined && { session }), ...(localAddress !== undefined && { localAddress }) });
+    socket.on('session', (ticket: Buffer) => tickets.set(key, ticket));
     let settled = false;
     const finish = (result: Attempt): void => {
       if (settled) return;
@@ -120,17 +128,19 @@ async function connectStorm(request: Extract<LoadRequest, { cmd: 'connect' }>) {
   const cpu0 = brokerCpuSeconds(request.pid);
   const started = process.hrtime.bigint();
   let connections = 0;
+  let resumed = 0;
   await pool(request.count, request.concurrency, async (i) => {
-    const result = await attempt(request.from + i, request.port);
+    const result = await attempt(request.from + i, request.port, undefined, 0, request.resume === true);
     if (result.ok) {
       connections += 1;
+      if (result.socket.isSessionReused()) resumed += 1;
       goodbye(result.socket);
     } else errors.set(result.why, (errors.get(result.why) ?? 0) + 1);
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   // The broker's side of the last closes: let it finish them inside the window (as loadgen.c does).
   await sleep(300);
-  return { connections, seconds, brokerCpuSeconds: brokerCpuSeconds(request.pid) - cpu0, errors: Object.fromEntries(errors) };
+  return { connections, resumed, seconds, brokerCpuSeconds: brokerCpuSeconds(request.pid) - cpu0, errors: Object.fromEntries(errors) };
 }
 
 async function pubsub(request: Extract<LoadRequest, { cmd: 'pubsub' }>) {

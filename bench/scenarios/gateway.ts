@@ -84,6 +84,7 @@ interface Comparison {
 const comparisons: readonly Comparison[] = [
   { key: 'connect.cpu', metric: 'mTLS connect, full handshake + admission, a different device each: broker CPU per connect', unit: 'µs', target: { atMost: 1.15 } },
   { key: 'connect.rate', metric: 'mTLS connects/s (wall, shared cores)', unit: 'events/s', target: null },
+  { key: 'connect.resumed.cpu', metric: 'mTLS connect, TLS 1.3 ticket resumption + admission, the same devices again: broker CPU per connect', unit: 'µs', target: null },
   { key: 'qos0.cpu', metric: `QoS 0, ${PUBLISHERS} devices → 1 observer: broker CPU per delivered message`, unit: 'µs', target: { atMost: 1.1 } },
   { key: 'qos0.rate', metric: 'QoS 0: delivered messages/s', unit: 'events/s', target: null },
   { key: 'qos1.cpu', metric: `QoS 1, ${PUBLISHERS} devices → 1 observer: broker CPU per delivered message`, unit: 'µs', target: { atMost: 1.1 } },
@@ -190,18 +191,23 @@ async function startAll(fleet: Fleet, certs: TrustFiles, dir: string): Promise<{
 
 interface ConnectReport {
   readonly connections: number;
+  /** Connections whose TLS session resumed with a ticket. */
+  readonly resumed: number;
   readonly seconds: number;
   readonly brokerCpuSeconds: number;
   readonly errors: Readonly<Record<string, number>>;
 }
 
-/** Full handshakes with admission, in rounds alternating between the brokers; each device connects once per broker and run. */
+/**
+ * Full handshakes with admission, in rounds alternating between the brokers; each device connects
+ * once per broker and run. Then the first round's devices again, resuming with their tickets.
+ */
 async function measureConnects(load: DeviceLoad, servers: readonly Measured[], figures: Figures, run: number): Promise<void> {
   const cursor = new Map<Broker, number>(servers.map((s) => [s.name, 1]));
-  const connect = async (server: Measured, count: number): Promise<ConnectReport> => {
-    const from = cursor.get(server.name) as number;
-    cursor.set(server.name, from + count);
-    const report = await load.run<ConnectReport>({ cmd: 'connect', port: server.port, pid: server.pid, from, count, concurrency: CONNECT_CONCURRENCY });
+  const connect = async (server: Measured, count: number, resumeFrom?: number): Promise<ConnectReport> => {
+    const from = resumeFrom ?? cursor.get(server.name) ?? 1;
+    if (resumeFrom === undefined) cursor.set(server.name, from + count);
+    const report = await load.run<ConnectReport>({ cmd: 'connect', port: server.port, pid: server.pid, from, count, concurrency: CONNECT_CONCURRENCY, resume: resumeFrom !== undefined });
     const failed = Object.entries(report.errors);
     if (failed.length > 0) figures.errors.push(`connect to ${server.name}: ${failed.map(([why, n]) => `${n}× ${why}`).join(', ')}`);
     return report;
@@ -209,6 +215,13 @@ async function measureConnects(load: DeviceLoad, servers: readonly Measured[], f
   for (const server of servers) await connect(server, CONNECT_WARMUP);
   const totals = new Map<Broker, ConnectReport[]>(servers.map((s) => [s.name, []]));
   for (let round = 0; round < CONNECT_ROUNDS; round += 1) for (const server of servers) totals.get(server.name)?.push(await connect(server, CONNECTS_PER_ROUND));
+  for (const server of servers) {
+    const report = await connect(server, CONNECTS_PER_ROUND, 1 + CONNECT_WARMUP);
+    const us = (report.brokerCpuSeconds * 1e6) / report.connections;
+    figures.add(`connect.resumed.cpu:${server.name}`, us);
+    if (report.resumed < report.connections) figures.errors.push(`resumed connects to ${server.name}: ${report.connections - report.resumed} of ${report.connections} were full handshakes`);
+    progress(`run ${run}/${RUNS} ${server.name}: ${us.toFixed(0)} µs broker CPU per resumed connect (${report.resumed} of ${report.connections} resumed)`);
+  }
   for (const [name, reports] of totals) {
     const connects = sum(reports, (r) => r.connections);
     const us = (sum(reports, (r) => r.brokerCpuSeconds) * 1e6) / connects;
