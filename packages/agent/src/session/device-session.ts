@@ -103,7 +103,7 @@ export class DeviceSession {
   #connect(): void {
     if (this.#stopped) return;
     const url = new URL(secureUrl(this.#options.url));
-    if (url.protocol !== 'mqtts:') return this.#open(undefined);
+    if (url.protocol !== 'mqtts:') return this.#open(url, undefined);
     const socket = tcpConnect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 8883) });
     this.#dialing = socket;
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })));
@@ -118,11 +118,11 @@ export class DeviceSession {
       this.#dialing = null;
       socket.setTimeout(0);
       socket.removeAllListeners('error');
-      this.#open(socket);
+      this.#open(url, socket);
     });
   }
 
-  #open(socket: Socket | undefined): void {
+  #open(url: URL, socket: Socket | undefined): void {
     const context = this.#tls.contextFor(this.#options.identity());
     const ticket = this.#tls.ticketFor(context);
     const options = mqttTlsOptions(
@@ -132,7 +132,7 @@ export class DeviceSession {
       ticket,
     );
     // MQTT.js hands its options to tls.connect: TLS starts on the connected socket.
-    const client = mqtt.connect(secureUrl(this.#options.url), socket === undefined ? options : Object.assign(options, { socket }));
+    const client = mqtt.connect(url.href, socket === undefined ? options : Object.assign(options, { socket }));
     this.#client = client;
     // TLS (mqtts): the gateway's session tickets arrive after the handshake; a resumed handshake is counted.
     if (client.stream instanceof TLSSocket) {

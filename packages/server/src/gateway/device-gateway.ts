@@ -196,7 +196,7 @@ export class DeviceGateway {
       },
     };
     this.#tls = { credentials, trustAnchors };
-    const tls = this.#deviceTls();
+    const tls = this.#deviceTls(this.#tls);
     this.#listener = new DeviceListener(tls, {
       ...admission,
       onDevice: (socket, certificate) => this.#serve(socket, { transport: 'tls', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peerCertificate: certificate }),
@@ -222,13 +222,12 @@ export class DeviceGateway {
   /** New trust anchors or server certificate (a rotated CA, a registered or deregistered third-party CA): tickets issued before no longer resume. */
   setTrust(credentials: ServerTlsCredentials, trustAnchors: string): void {
     this.#tls = { credentials, trustAnchors };
-    const tls = this.#deviceTls();
+    const tls = this.#deviceTls(this.#tls);
     this.#listener?.setTls(tls);
     this.#websocket?.setTls(tls);
   }
 
-  #deviceTls(): ReturnType<typeof deviceTlsOptions> {
-    const { credentials, trustAnchors } = this.#tls as ListenerTls;
+  #deviceTls({ credentials, trustAnchors }: ListenerTls): ReturnType<typeof deviceTlsOptions> {
     const tickets = this.#deps.sessionTickets;
     return deviceTlsOptions(credentials, this.#deps.config.tls.minVersion, trustAnchors, tickets === null ? null : { keys: tickets.keysFor(trustAnchors, this.#deps.clock.now()), lifetimeSeconds: tickets.lifetimeSeconds });
   }
@@ -238,7 +237,8 @@ export class DeviceGateway {
     const tickets = this.#deps.sessionTickets;
     if (tickets === null) return;
     this.#ticketTimer = setTimeout(() => {
-      const keys = tickets.keysFor((this.#tls as ListenerTls).trustAnchors, this.#deps.clock.now());
+      if (this.#tls === null) return;
+      const keys = tickets.keysFor(this.#tls.trustAnchors, this.#deps.clock.now());
       this.#listener?.setTicketKeys(keys);
       this.#websocket?.setTicketKeys(keys);
       this.#scheduleTicketRotation();

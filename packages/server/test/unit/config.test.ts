@@ -58,6 +58,14 @@ describe('configuration', () => {
     expect(loadConfig({ env: { FLEETWARD_TLS_MIN_VERSION: 'TLSv1.3' } }).config.tls.minVersion).toBe('TLSv1.3');
   });
 
+  it('keeps TLS session tickets within what TLS 1.3 allows (a week), 0 turning them off', () => {
+    for (const hours of ['169', '-1', '1.5', 'a day']) {
+      expect(refusalOf(() => loadConfig({ env: { FLEETWARD_TLS_SESSION_RESUMPTION_HOURS: hours } })).code).toBe('FW_ERR_CONFIG_INVALID');
+    }
+    expect(loadConfig({ env: {} }).config.tls.sessionResumptionHours).toBe(24);
+    expect(loadConfig({ env: { FLEETWARD_TLS_SESSION_RESUMPTION_HOURS: '0' } }).config.tls.sessionResumptionHours).toBe(0);
+  });
+
   it('refuses unknown keys in the file and unknown FLEETWARD_ variables (a typo must not pass silently)', async () => {
     const home = await homeWithFile(JSON.stringify({ api: { prot: 1 } }));
     const fileError = refusalOf(() => loadConfig({ env: { FLEETWARD_HOME: home } }));
