@@ -4,6 +4,11 @@ import { fileURLToPath } from 'node:url';
 import type { LoadRequest } from './device-load.js';
 
 const GATEWAY_NODE = fileURLToPath(new URL('./gateway-node.ts', import.meta.url));
+/**
+ * The node's tsx reads this tsconfig, which maps no `@fleetward/*` package to its sources (the root
+ * one does, for tests): the node runs every package built, as `fleetward serve` does.
+ */
+const BUILT_PACKAGES_TSCONFIG = fileURLToPath(new URL('../../tsconfig.base.json', import.meta.url));
 const DEVICE_LOAD = fileURLToPath(new URL('./device-load.ts', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 20_000;
@@ -83,7 +88,7 @@ export interface RunningGateway {
 export async function startGateway(env: Readonly<Record<string, string>>): Promise<RunningGateway> {
   // Only the data folder's FLEETWARD_* variables: the node refuses unknown ones, and the caller's must not leak in.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEETWARD_')));
-  const child = new Child(GATEWAY_NODE, [], { ...inherited, ...env });
+  const child = new Child(GATEWAY_NODE, [], { ...inherited, TSX_TSCONFIG_PATH: BUILT_PACKAGES_TSCONFIG, ...env });
   let port: number;
   try {
     port = Number((await child.ready()).port);

@@ -14,8 +14,8 @@ import { format, formatTarget, markdownTable, meets, missingRow, progress, row, 
  * fewer devices, connects, revocations and shorter message windows; same shape, same targets.
  */
 const QUICK = process.env.BENCH_QUICK === '1';
-/** `BENCH_GATEWAY_SCALE=1` adds the 10,000-device scale test and reconnect storm (not yet completing). */
-const SCALE = process.env.BENCH_GATEWAY_SCALE === '1';
+/** `BENCH_GATEWAY_PARTS=throughput,scale` picks parts: throughput (connects, messages, revocations) and the 10,000-device scale test with its reconnect storm. */
+const PARTS = new Set((process.env.BENCH_GATEWAY_PARTS ?? 'throughput,scale').split(',').map((part) => part.trim()));
 const RUNS = 3;
 /** Devices whose connects are measured: every connect of a run is a different device (a different thing). */
 const CONNECT_DEVICES = QUICK ? 600 : 2_000;
@@ -117,49 +117,52 @@ export const gateway: Scenario = {
     const revocations: number[][] = [];
     const scale: Record<string, ScaleResult> = {};
     try {
-      progress(`provisioning ${(CONNECT_DEVICES + RUNS * REVOCATIONS).toLocaleString('en-US')} devices (SQLite)...`);
-      const fleet = await provisionFleet(CONNECT_DEVICES + RUNS * REVOCATIONS);
-      try {
-        const certs = await trust(dir, fleet);
-        const load = await startDeviceLoad(fleet.devicesFile, certs.clientCa);
-        try {
-          for (let run = 1; run <= RUNS; run += 1) {
-            const { gw, servers } = await startAll(fleet, certs, dir);
-            try {
-              const order = rotate(servers, run);
-              await measureConnects(load, order, figures, run);
-              for (const server of order) await measureMessages(load, server, figures, run);
-              revocations.push(await measureRevocations(load, gw, fleet, CONNECT_DEVICES + 1 + (run - 1) * REVOCATIONS, run));
-            } finally {
-              for (const server of servers) await server.stop();
-            }
-          }
-        } finally {
-          await load.stop();
-        }
-        // Opt-in until it completes: in its attempts so far provisioning or admission stalled (see docs/benchmarks.md).
-        for (const dialect of SCALE ? (['sqlite', 'postgres'] as const) : []) {
-          scale[dialect] = await measureScale(dialect, certs.clientCa).catch((error: unknown) => {
-            progress(`scale test on ${dialect} failed: ${(error as Error).message}`);
-            return { error: (error as Error).message };
-          });
-        }
-      } finally {
-        await fleet.remove();
+      if (PARTS.has('throughput')) await measureThroughput(dir, figures, revocations);
+      for (const dialect of PARTS.has('scale') ? (['sqlite', 'postgres'] as const) : []) {
+        scale[dialect] = await measureScale(dialect, dir).catch((error: unknown) => {
+          progress(`scale test on ${dialect} failed: ${(error as Error).message}`);
+          return { error: (error as Error).message };
+        });
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    const rows = [...comparisonRows(figures), ...revocationRows(revocations), ...scaleRows(scale)];
+    const rows = [...(PARTS.has('throughput') ? [...comparisonRows(figures), ...revocationRows(revocations)] : []), ...scaleRows(scale)];
     const summary = [
-      comparisonTable(figures),
-      '',
+      ...(PARTS.has('throughput') ? [comparisonTable(figures), ''] : []),
       `Throughput runs (connects, messages) raise the device limits: ${Object.entries(THROUGHPUT_LIMITS).map(([k, v]) => `${k}=${v}`).join(', ')}. The scale test and its reconnect storm use the defaults. ${Object.entries(DATA_SETTINGS).map(([k, v]) => `${k}=${v}`).join(', ')}: no data contract covers the bench topic.`,
       ...(figures.errors.length === 0 ? [] : ['', `Connection errors: ${figures.errors.join('; ')}`]),
     ].join('\n');
     return { rows, raw: { quick: QUICK, runs: RUNS, figures: Object.fromEntries(figures.values), errors: figures.errors, revocationLatenciesMs: revocations, scale }, summary };
   },
 };
+
+/** Connects, messages and revocations: RUNS runs, each against a fresh gateway node, the bare engine and Mosquitto. */
+async function measureThroughput(dir: string, figures: Figures, revocations: number[][]): Promise<void> {
+  progress(`provisioning ${(CONNECT_DEVICES + RUNS * REVOCATIONS).toLocaleString('en-US')} devices (SQLite)...`);
+  const fleet = await provisionFleet(CONNECT_DEVICES + RUNS * REVOCATIONS);
+  try {
+    const certs = await trust(dir, fleet);
+    const load = await startDeviceLoad(fleet.devicesFile, certs.clientCa);
+    try {
+      for (let run = 1; run <= RUNS; run += 1) {
+        const { gw, servers } = await startAll(fleet, certs, dir);
+        try {
+          const order = rotate(servers, run);
+          await measureConnects(load, order, figures, run);
+          for (const server of order) await measureMessages(load, server, figures, run);
+          revocations.push(await measureRevocations(load, gw, fleet, CONNECT_DEVICES + 1 + (run - 1) * REVOCATIONS, run));
+        } finally {
+          for (const server of servers) await server.stop();
+        }
+      }
+    } finally {
+      await load.stop();
+    }
+  } finally {
+    await fleet.remove();
+  }
+}
 
 interface TrustFiles extends BenchCertificates {
   /** What the devices trust: Fleetward's chain (the gateway's server certificate) and the bench CA (the engine's and Mosquitto's). */
@@ -295,12 +298,15 @@ type ScaleResult =
  * SCALE_DEVICES devices connected at once to one node with the default limits, then the node is
  * restarted: every device reconnects as a device would (random delay, then backoff when refused).
  */
-async function measureScale(dialect: 'sqlite' | 'postgres', caFile: string): Promise<ScaleResult> {
+async function measureScale(dialect: 'sqlite' | 'postgres', dir: string): Promise<ScaleResult> {
   progress(`scale (${dialect}): provisioning ${SCALE_DEVICES.toLocaleString('en-US')} devices...`);
   const fleet = await provisionFleet(SCALE_DEVICES, { prefix: 'scale', ...(dialect === 'postgres' && { postgresSchema: `bench_gateway_${process.pid}` }) });
   let gw: RunningGateway | null = null;
   let load: DeviceLoad | null = null;
   try {
+    // The devices trust this data folder's own CA: the node's server certificate chains to it.
+    const caFile = join(dir, `scale-${dialect}-chain.pem`);
+    await writeFile(caFile, fleet.chainPem);
     load = await startDeviceLoad(fleet.devicesFile, caFile);
     gw = await startGateway(fleet.env);
     await sleep(1_000);
