@@ -15,6 +15,7 @@ import { KeyRing } from '../../packages/server/src/identity/key-ring.js';
 import { migrateToLatest, openStore, type Store } from '../../packages/server/src/store/store.js';
 import { measureContractThroughput } from '../data/gateway-contract-throughput.js';
 import { progress, row, type Scenario } from '../lib/report.js';
+import { systemClock } from '../../packages/server/src/clock.js';
 
 /** `BENCH_QUICK=1 npm run bench -- data`: fewer messages and shorter gateway windows (same shape, same targets). */
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -147,11 +148,11 @@ async function steadyStorageCpu(writer: TelemetryWriter, records: readonly Telem
 }
 
 function validationRun(catalog: ContractCatalog, inputs: readonly Buffer[]): number {
-  const at = new Date();
+  const at = Date.now();
   let accepted = 0;
   const started = performance.now();
   for (let i = 0; i < MESSAGES; i++) {
-    const input: PublishInput = { thing: THINGS[i % 1000] as string, thingType: null, topic: TOPICS[i % 1000] as string, payload: inputs[i % inputs.length] as Buffer, receivedAt: at };
+    const input: PublishInput = { thing: THINGS[i % 1000] as string, thingType: null, topic: TOPICS[i % 1000] as string, payload: inputs[i % inputs.length] as Buffer, receivedAtMs: at };
     const result = evaluatePublish(catalog, input, { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS });
     if (result.verdict === 'accept' && Buffer.from(JSON.stringify(result.payload)).length > 0) accepted++;
   }
@@ -184,7 +185,7 @@ export const data: Scenario = {
       const store: Store = await openStore({ kind: 'sqlite', file: join(dir, 'fleetward.db') });
       try {
         await migrateToLatest(store, 'public');
-        const clock = { now: () => new Date() };
+        const clock = systemClock;
         const audit = new AuditLog(store, clock);
         const keyRing = KeyRing.generate(clock.now());
         const services = await openDataServices({ store, audit, clock, keyRing });
@@ -207,7 +208,7 @@ export const data: Scenario = {
         const count = 50_000;
         started = performance.now();
         for (let i = 0; i < count; i++) {
-          services.ingest.inspect({ thing: THINGS[i % 1000] as string, thingType: null, topic: TOPICS[i % 1000] as string, payload: inputs[i % inputs.length] as Buffer, receivedAt: new Date() });
+          services.ingest.inspect({ thing: THINGS[i % 1000] as string, thingType: null, topic: TOPICS[i % 1000] as string, payload: inputs[i % inputs.length] as Buffer, receivedAtMs: Date.now() });
           if (i % 5_000 === 4_999) await new Promise((resolve) => setImmediate(resolve));
         }
         await services.flush();

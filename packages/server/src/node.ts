@@ -166,7 +166,7 @@ export async function openHome(config: Config, options: OpenOptions): Promise<{ 
     const data = await openDataServices(
       { store, audit, clock, keyRing, onWriteError: (error, lost) => logger.error({ err: error, lost }, 'a telemetry batch could not be stored') },
       {
-        ingest: { unmatched: config.data.unmatchedTopics, onVerdict: (_thing, outcome, reason) => metrics.dataMessages.inc({ outcome, reason: reason ?? 'none' }) },
+        ingest: { unmatched: config.data.unmatchedTopics },
         writer: { maxPendingMessages: config.data.maxPendingMessages },
       },
     );
@@ -451,7 +451,7 @@ export async function buildNode(context: NodeContext): Promise<FleetwardNode> {
   };
   const { updates } = context;
   // Read at scrape time; the gateway exists by then.
-  const platform = observePlatform(context.metrics, { broker: () => gateway.broker.stats(), auditPending: () => context.audit.pending, telemetryPending: () => context.data.writer.pending });
+  const platform = observePlatform(context.metrics, { broker: () => gateway.broker.stats(), auditPending: () => context.audit.pending, telemetryPending: () => context.data.writer.pending, dataVerdicts: () => context.data.ingest.verdictTotals() });
   const gateway = new DeviceGateway(
     {
       ...context,

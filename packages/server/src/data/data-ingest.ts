@@ -19,8 +19,6 @@ export interface IngestOptions {
   readonly maxSealedValues: number;
   /** Per-device counters kept at most for this many things (the least recently added are forgotten first). */
   readonly maxCountedThings: number;
-  /** Called on every verdict of an application publish (wire metrics here). */
-  readonly onVerdict?: (thing: string, outcome: 'accepted' | 'refused' | 'unclassified', reason: RefusalReason | null) => void;
 }
 
 export const DEFAULT_INGEST_OPTIONS: IngestOptions = { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS, maxSealedValues: 16, maxCountedThings: 100_000 };
@@ -31,6 +29,14 @@ export interface DeviceDataCounters {
   unclassified: number;
   refused: number;
   readonly byReason: Partial<Record<RefusalReason, number>>;
+}
+
+/** Verdicts of one kind since this process started, node-wide (what the metrics read when scraped). */
+export interface VerdictTotal {
+  readonly outcome: 'accepted' | 'refused' | 'unclassified';
+  /** The refusal reason; 'none' for the other outcomes. */
+  readonly reason: RefusalReason | 'none';
+  readonly count: number;
 }
 
 /** Vault entries this process wrote recently (token → expiry written), so repeated tokens are not re-sealed each message. */
@@ -52,6 +58,8 @@ export class DataIngest {
   readonly #evaluation: { readonly unmatched: UnmatchedMode; readonly limits: JsonLimits; readonly unseal: Unseal };
   #catalog = new ContractCatalog([]);
   readonly #counters = new Map<string, DeviceDataCounters>();
+  /** Node-wide verdict counts: plain fields on the per-message path, labelled series only when scraped. */
+  readonly #totals = { accepted: 0, unclassified: 0, refused: new Map<RefusalReason, number>() };
   readonly #recentTokens = new Map<string, number>();
   /** Sighting kinds by topic, then thing (asked for every unclassified message: nested maps, no key built per message). */
   readonly #sightingKinds = new Map<string, Map<string, { passed?: SightingKind; refused?: SightingKind }>>();
@@ -79,19 +87,19 @@ export class DataIngest {
     const evaluation = evaluatePublish(this.#catalog, input, this.#evaluation);
     switch (evaluation.verdict) {
       case 'refuse':
-        if (evaluation.reason === 'no-contract') this.#writer.noteUnclassified(this.#sighting(input, 'refused'), input.receivedAt.getTime());
+        if (evaluation.reason === 'no-contract') this.#writer.noteUnclassified(this.#sighting(input, 'refused'), input.receivedAtMs);
         this.#count(input.thing, 'refused', evaluation.reason);
         return evaluation;
       case 'unclassified':
-        this.#writer.noteUnclassified(this.#sighting(input, 'passed'), input.receivedAt.getTime());
+        this.#writer.noteUnclassified(this.#sighting(input, 'passed'), input.receivedAtMs);
         this.#count(input.thing, 'unclassified', null);
         return { verdict: 'accept', payload: input.payload, record: null };
       case 'accept': {
-        const receivedAt = input.receivedAt.toISOString();
+        const receivedAt = new Date(input.receivedAtMs).toISOString();
         const { contract } = evaluation.contract;
         const vault: VaultEntry[] = [];
         for (const t of evaluation.tokens) {
-          const expiresMs = input.receivedAt.getTime() + t.retentionSeconds * 1000;
+          const expiresMs = input.receivedAtMs + t.retentionSeconds * 1000;
           const written = this.#recentTokens.get(t.token);
           // Re-written only when its expiry moves by a tenth of the retention (at most a day).
           if (written !== undefined && expiresMs - written < Math.min(t.retentionSeconds * 100, 86_400_000)) continue;
@@ -116,6 +124,16 @@ export class DataIngest {
     return this.#counters.get(thing) ?? null;
   }
 
+  /** Verdicts since this process started, by outcome and refusal reason (kinds seen so far only). */
+  verdictTotals(): readonly VerdictTotal[] {
+    const { accepted, unclassified, refused: byReason } = this.#totals;
+    const totals: VerdictTotal[] = [];
+    if (accepted > 0) totals.push({ outcome: 'accepted', reason: 'none', count: accepted });
+    if (unclassified > 0) totals.push({ outcome: 'unclassified', reason: 'none', count: unclassified });
+    for (const [reason, count] of byReason) totals.push({ outcome: 'refused', reason, count });
+    return totals;
+  }
+
   /** Every counted device (for metrics and the monitor). */
   allCounters(): ReadonlyMap<string, Readonly<DeviceDataCounters>> {
     return this.#counters;
@@ -129,8 +147,12 @@ export class DataIngest {
       this.#counters.set(thing, counters);
     }
     counters[outcome] += 1;
-    if (reason !== null) (counters.byReason as Record<string, number>)[reason] = (counters.byReason[reason] ?? 0) + 1;
-    this.#options.onVerdict?.(thing, outcome, reason);
+    if (reason === null) {
+      if (outcome !== 'refused') this.#totals[outcome] += 1;
+      return;
+    }
+    (counters.byReason as Record<string, number>)[reason] = (counters.byReason[reason] ?? 0) + 1;
+    this.#totals.refused.set(reason, (this.#totals.refused.get(reason) ?? 0) + 1);
   }
 
   #remember(token: string, expiresMs: number): void {

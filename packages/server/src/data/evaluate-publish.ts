@@ -13,7 +13,8 @@ export interface PublishInput {
   readonly thingType: string | null;
   readonly topic: string;
   readonly payload: Buffer;
-  readonly receivedAt: Date;
+  /** When the gateway received it (ms since the epoch). */
+  readonly receivedAtMs: number;
 }
 
 export type RefusalReason = JsonRefusal | 'no-contract' | 'schema' | 'unknown-field' | 'value-too-large' | 'backlog' | 'sealed';

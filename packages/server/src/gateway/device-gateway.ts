@@ -331,7 +331,7 @@ export class DeviceGateway {
   }
 
   #now(): number {
-    return this.#deps.clock.now().getTime();
+    return this.#deps.clock.nowMs();
   }
 
   /** One device connection, over TLS or a secure WebSocket, whose certificate the TLS layer verified. */
@@ -412,8 +412,7 @@ export class DeviceGateway {
   #authorizePublish(client: ClientRef<DeviceSession>, message: Message): PublishVerdict {
     const { policy, identity, certificate, source, throttleKey } = client.context;
     // Read once: every step below is asked about the same moment.
-    const receivedAt = this.#deps.clock.now();
-    const now = receivedAt.getTime();
+    const now = this.#now();
     // Every publish a device sends counts, refused or not: a flood of refused messages is still a flood.
     if (identity.kind === 'device') this.#deps.monitor.cloud.message(identity.thing, 'in', message.payload.length);
     // One publish in 64 is timed: enough for the latency histogram, nothing measurable on the others.
@@ -424,7 +423,7 @@ export class DeviceGateway {
     if (!allowed) {
       this.#deps.metrics.mqttDenied.inc({ action: 'publish' });
       this.throttle.denied(throttleKey, 'publish-denied', now);
-      if (identity.kind === 'device') this.#denied(identity.thing, receivedAt);
+      if (identity.kind === 'device') this.#denied(identity.thing, new Date(now));
       return false;
     }
     const verdict = this.throttle.allowPublish(throttleKey, message.payload.length, now);
@@ -435,13 +434,13 @@ export class DeviceGateway {
     }
     if (identity.kind === 'device') {
       // Before fan-out and storage: refused data reaches no one; accepted data travels minimized.
-      const judged = this.#deps.data.ingest.inspect({ thing: identity.thing, thingType: identity.thingType, topic: message.topic, payload: message.payload, receivedAt });
+      const judged = this.#deps.data.ingest.inspect({ thing: identity.thing, thingType: identity.thingType, topic: message.topic, payload: message.payload, receivedAtMs: now });
       if (judged.verdict === 'refuse') return { reasonCode: judged.reasonCode as PublishRefusalCode, reasonString: judged.detail };
       if (judged.payload !== message.payload) return { payload: judged.payload };
     }
     const reportProblem = deviceReportProblem(message.topic, message.payload);
     if (reportProblem !== null) return { reasonCode: 0x99, reasonString: reportProblem };
-    if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload, receivedAt);
+    if (identity.kind === 'device') this.#recordReport(identity.thing, identity.thingType, message.topic, message.payload, now);
     const request = parseReservedRequest(message.topic);
     if (request !== null) {
       const services = { ...this.#deps, jobs: this.#deps.updates.jobs, sealing: this.#deps.data.sealing, onFailure: (error: unknown) => this.#deps.logger.error({ err: error }, 'a reserved request failed') };
@@ -505,11 +504,11 @@ export class DeviceGateway {
   }
 
   /** A device's own report (already checked): its software goes to the inventory, its metrics to rollout health gating. */
-  #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer, receivedAt: Date): void {
+  #recordReport(thing: string, thingType: string | null, topic: string, payload: Buffer, receivedAtMs: number): void {
     const kind = deviceReportKind(topic);
     if (kind === 'metrics') {
       const report = parseDeviceMetrics(payload);
-      this.#deps.updates.health.record(thing, report, receivedAt);
+      this.#deps.updates.health.record(thing, report, new Date(receivedAtMs));
       this.#deps.monitor.report(thing, thingType, report);
     }
     if (kind === 'inventory') {

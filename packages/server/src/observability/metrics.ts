@@ -25,7 +25,6 @@ export interface NodeMetrics {
   /** Refusals by the broker engine's own limits, by limit. */
   readonly mqttLimited: Counter<'limit'>;
   /** Application messages judged against their data contracts, by outcome and refusal reason. */
-  readonly dataMessages: Counter<'outcome' | 'reason'>;
   /** Update alerts raised (deployment aborted, stalled device, unauthorized firmware...), by kind. */
   readonly updateAlerts: Counter<'kind'>;
   /** Custom device metrics dropped on ingest (undeclared for the device's thing type, or not of the declared kind), by reason. */
@@ -66,7 +65,6 @@ export function createMetrics(): NodeMetrics {
     mqttHandshakeFailures: new Counter({ name: 'fleetward_mqtt_tls_handshake_failures_total', help: 'Device TLS handshakes that failed', registers }),
     mqttThrottled: new Counter({ name: 'fleetward_mqtt_throttled_total', help: 'Handshakes, connects and publishes refused by the device limits, by reason', labelNames: ['reason'], registers }),
     mqttLimited: new Counter({ name: 'fleetward_mqtt_engine_limit_refusals_total', help: 'Refusals by the broker engine limits (subscriptions, in-flight messages, packet size...), by limit', labelNames: ['limit'], registers }),
-    dataMessages: new Counter({ name: 'fleetward_data_messages_total', help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason', labelNames: ['outcome', 'reason'], registers }),
     monitorCustomDropped: new Counter({ name: 'fleetward_monitor_custom_metrics_dropped_total', help: 'Custom device metrics dropped on ingest, by reason (undeclared: the device\'s thing type does not declare the name; wrong-kind: a value of another kind than declared)', labelNames: ['reason'], registers }),
     updateAlerts: new Counter({ name: 'fleetward_update_alerts_total', help: 'Update alerts raised, by kind (deployment-aborted, job-timed-out, unauthorized-firmware, ...)', labelNames: ['kind'], registers }),
     updateDownloads: new Counter({ name: 'fleetward_update_downloads_total', help: 'Update metadata and artifact requests by devices, by what (metadata, artifact) and outcome (served, partial, refused, not-found)', labelNames: ['what', 'outcome'], registers }),

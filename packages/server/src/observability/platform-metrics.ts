@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
+import type { VerdictTotal } from '../data/data-ingest.js';
 import type { NodeMetrics } from './metrics.js';
 
 /** What the platform metrics read when Prometheus scrapes: counts the broker, the audit log and the telemetry writer keep anyway. */
@@ -6,6 +7,7 @@ export interface ObservedParts {
   readonly broker: () => { readonly connections: number; readonly clients: number; readonly offlineSessions: number; readonly subscriptions: number; readonly messagesReceived: number; readonly messagesDelivered: number };
   readonly auditPending: () => number;
   readonly telemetryPending: () => number;
+  readonly dataVerdicts: () => readonly VerdictTotal[];
 }
 
 /**
@@ -43,6 +45,17 @@ export function observePlatform(metrics: NodeMetrics, parts: ObservedParts): { r
   counter('fleetward_mqtt_messages_delivered_total', 'PUBLISH packets sent to devices', () => parts.broker().messagesDelivered);
   gauge('fleetward_audit_queue_depth', 'Audit events accepted and waiting for their group commit', parts.auditPending);
   gauge('fleetward_telemetry_queue_depth', 'Accepted telemetry waiting to be stored (new data is refused beyond FLEETWARD_DATA_MAX_PENDING_MESSAGES)', parts.telemetryPending);
+  new Counter({
+    name: 'fleetward_data_messages_total',
+    help: 'Application messages judged against their data contracts, by outcome (accepted, refused, unclassified) and refusal reason',
+    labelNames: ['outcome', 'reason'],
+    registers,
+    collect() {
+      // The ingest keeps the running totals (plain fields on the per-message path); the counter mirrors them.
+      this.reset();
+      for (const { outcome, reason, count } of parts.dataVerdicts()) this.inc({ outcome, reason }, count);
+    },
+  });
   const policyEvaluation = new Histogram({
     name: 'fleetward_policy_evaluation_seconds',
     help: 'Time to decide a publish against the connection policy (one publish in 64 is timed)',

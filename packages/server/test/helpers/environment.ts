@@ -68,6 +68,9 @@ export class TestClock implements Clock {
   now(): Date {
     return new Date(this.#now);
   }
+  nowMs(): number {
+    return this.#now;
+  }
   advance(ms: number): void {
     this.#now += ms;
   }

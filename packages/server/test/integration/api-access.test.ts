@@ -74,7 +74,7 @@ const dataToken = async (t: TestNode) => {
   const data = await openDataServices({ store, audit, clock, keyRing });
   await data.contracts.apply([DATA_CONTRACT], local);
   const thing = unique();
-  const verdict = data.ingest.inspect({ thing, thingType: null, topic: `things/${thing}/meter`, payload: Buffer.from(JSON.stringify({ owner: thing })), receivedAt: clock.now() });
+  const verdict = data.ingest.inspect({ thing, thingType: null, topic: `things/${thing}/meter`, payload: Buffer.from(JSON.stringify({ owner: thing })), receivedAtMs: clock.nowMs() });
   await data.flush();
   if (verdict.verdict !== 'accept') throw new Error(verdict.detail);
   return { thing, contract: DATA_CONTRACT.name, token: (JSON.parse(verdict.payload.toString()) as { owner: string }).owner };

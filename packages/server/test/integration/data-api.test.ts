@@ -70,7 +70,7 @@ describe.each(DIALECTS)('data API on %s', (dialect) => {
     for (const role of ROLES) tokens.set(role, (await operators.create({ name: `${role}-user`, role }, { name: 'test' })).token.token);
     app = await dataApi(audit, clock, data, operators);
     expect((await call('operator', 'POST', '/api/v1/data/contracts', { contracts: [CONTRACT] })).status).toBe(200);
-    const accepted = data.ingest.inspect({ thing: 'van-7', thingType: null, topic: 'fleet/van-7/position', payload: Buffer.from(JSON.stringify({ lat: 52.520_008, lon: 13.404_954, driver: 'D-4711', speed: 42 })), receivedAt: clock.now() });
+    const accepted = data.ingest.inspect({ thing: 'van-7', thingType: null, topic: 'fleet/van-7/position', payload: Buffer.from(JSON.stringify({ lat: 52.520_008, lon: 13.404_954, driver: 'D-4711', speed: 42 })), receivedAtMs: clock.nowMs() });
     if (accepted.verdict !== 'accept') throw new Error(accepted.detail);
     driverToken = (JSON.parse(accepted.payload.toString()) as { driver: string }).driver;
     await data.flush();

@@ -93,7 +93,7 @@ describe('fleetward data (CLI, local data folder)', () => {
     const context = await openLocal(env.config());
     try {
       const data = await openDataServices({ store: context.store, audit: context.audit, clock: context.clock, keyRing: context.keyRing });
-      for (const occupant of ['Ann', 'Ann', 'Bo']) data.ingest.inspect({ thing: 'th-1', thingType: null, topic: 'home/th-1/climate', payload: Buffer.from(JSON.stringify({ temp: 20, setpoint: 21, occupant })), receivedAt: new Date() });
+      for (const occupant of ['Ann', 'Ann', 'Bo']) data.ingest.inspect({ thing: 'th-1', thingType: null, topic: 'home/th-1/climate', payload: Buffer.from(JSON.stringify({ temp: 20, setpoint: 21, occupant })), receivedAtMs: Date.now() });
       await data.flush();
     } finally {
       await closeContext(context);

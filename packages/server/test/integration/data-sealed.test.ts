@@ -224,7 +224,7 @@ describe.each(DIALECTS)('backend sealing keys at rest on %s', (dialect) => {
     const reopened = await open(rotated.withoutRetiredKeys());
     expect(await reopened.sealing.current()).toEqual(fromA);
     expect(reopened.sealing.lookup(fromA.keyId)).toBeDefined();
-    const opened = reopened.ingest.inspect({ thing: 'm1', thingType: null, topic: 'x/m1', payload: Buffer.from(JSON.stringify(sealed)), receivedAt: clock.now() });
+    const opened = reopened.ingest.inspect({ thing: 'm1', thingType: null, topic: 'x/m1', payload: Buffer.from(JSON.stringify(sealed)), receivedAtMs: clock.nowMs() });
     // No contract covers the topic; what matters here is that the key opened after the re-seal (no 'sealed' refusal).
     expect(opened).toMatchObject({ verdict: 'refuse', reason: 'no-contract' });
     await expect(open(KeyRing.generate(clock.now()))).rejects.toMatchObject({ code: 'FW_ERR_KEY_UNREADABLE' });

@@ -82,7 +82,7 @@ const publish = (thing: string, payload: unknown, at: Date, topic = `things/${th
   thingType: 'meter',
   topic,
   payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
-  receivedAt: at,
+  receivedAtMs: at.getTime(),
 });
 
 const READING = { temp: 21.5, mac: 'AA:BB:CC:DD:EE:FF', owner: 'alice@example.com', location: { lat: 48.858_37, lon: 2.294_48 }, diag: 'verbose' };

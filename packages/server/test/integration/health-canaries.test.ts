@@ -7,7 +7,7 @@ import { CanaryIdentities } from '../../src/health/canary-identities.js';
 import { CONTROLS, type ControlName, type ControlsReport } from '../../src/health/controls.js';
 import { flipExpiryByte } from '../../src/health/canary-attacks.js';
 import { parseThrottleSettings } from '../../src/access/throttling/throttle-settings.js';
-import type { Clock } from '../../src/clock.js';
+import { clockFrom } from '../../src/clock.js';
 import { startTestNode, type TestNode } from '../helpers/test-node.js';
 import { addArtifact, publishTargets, setUpRepository } from '../helpers/update-repository.js';
 
@@ -157,7 +157,7 @@ describe('canaries (rule 6)', () => {
   }, 30_000);
 
   it('fail/stale CRL and OCSP answers are caught (the canary reads them a day and a half later)', async () => {
-    const later: Clock = { now: () => new Date(Date.now() + 36 * 3_600_000) };
+    const later = clockFrom(() => new Date(Date.now() + 36 * 3_600_000));
     const report = await canaries({ clock: later }).run();
     const { status, detail } = result(report, 'revoked-certificate-refused');
     expect(status).toBe('not-held');

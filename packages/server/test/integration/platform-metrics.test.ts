@@ -36,4 +36,21 @@ describe('platform metrics', () => {
     expect(await value('fleetward_audit_queue_depth')).toBeGreaterThanOrEqual(0);
     expect(await value('fleetward_telemetry_queue_depth')).toBeGreaterThanOrEqual(0);
   });
+
+  it('counts data-contract verdicts by outcome and reason, the same on every scrape', async () => {
+    const series = async (): Promise<Record<string, number>> => {
+      const text = await t.node.context.metrics.registry.getSingleMetricAsString('fleetward_data_messages_total');
+      return Object.fromEntries(text.split('\n').filter((l) => l.startsWith('fleetward_data_messages_total{')).map((l) => [l.slice(l.indexOf('{'), l.lastIndexOf(' ')), Number(l.split(' ').at(-1))]));
+    };
+    const before = await series();
+    const key = Object.keys(before).find((k) => k.includes('outcome="unclassified"') || k.includes('reason="no-contract"'));
+    expect(key).toBeDefined();
+    for (let i = 0; i < 5; i++) await device.client.publishAsync('things/meter-1/echo', `${i}`, { qos: 1 }).catch(() => undefined);
+    const after = await series();
+    expect(after[key as string]).toBe((before[key as string] ?? 0) + 5);
+    // Read at scrape time from the ingest's totals: a second scrape adds nothing.
+    expect(await series()).toEqual(after);
+    const totals = t.node.context.data.ingest.verdictTotals();
+    expect(totals.reduce((sum, v) => sum + v.count, 0)).toBe(Object.values(after).reduce((sum, v) => sum + v, 0));
+  });
 });

@@ -221,7 +221,7 @@ describe('data contracts', () => {
   describe('evaluating a publish', () => {
     const generic = parseContract(meterContract({ name: 'generic', thingType: null, topic: 'things/${thing.name}/#', fields: { ...(meterContract().fields as object), temp: { class: 'public', purposes: ['monitoring'] } } }));
     const catalog = new ContractCatalog([new CompiledContract(generic, crypto), compiled]);
-    const input = (topic: string, payload: string, thingType: string | null = 'meter'): PublishInput => ({ thing: 'm1', thingType, topic, payload: Buffer.from(payload), receivedAt: new Date('2026-11-25T12:00:00Z') });
+    const input = (topic: string, payload: string, thingType: string | null = 'meter'): PublishInput => ({ thing: 'm1', thingType, topic, payload: Buffer.from(payload), receivedAtMs: Date.parse('2026-11-25T12:00:00Z') });
     const options = { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS } as const;
 
     it('ok/the most specific contract of the thing\'s type wins', () => {

@@ -19,7 +19,10 @@ const admin = { name: 'operator:admin' };
 export class TestClock implements Clock {
   offsetMs = 0;
   now(): Date {
-    return new Date(Date.now() + this.offsetMs);
+    return new Date(this.nowMs());
+  }
+  nowMs(): number {
+    return Date.now() + this.offsetMs;
   }
 }
 

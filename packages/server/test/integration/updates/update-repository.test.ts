@@ -35,7 +35,7 @@ describe.each(DIALECTS)('signed update repository (TUF) on %s', (dialect) => {
   let sensor: DeviceCredentials;
   let gateway: DeviceCredentials;
   // Starts two days back, so metadata signed "then" is expired in real time (freeze tests).
-  const clock: Clock & { at: number } = { at: Date.now() - 2 * DAY, now: () => new Date(clock.at) };
+  const clock: Clock & { at: number } = { at: Date.now() - 2 * DAY, now: () => new Date(clock.at), nowMs: () => clock.at };
 
   beforeAll(async () => {
     t = await startTestNode(dialect, { clock });

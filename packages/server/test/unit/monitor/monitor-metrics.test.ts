@@ -10,6 +10,7 @@ import { DeviceMetrics } from '../../../src/monitor/metrics/device-metrics.js';
 import type { MetricKind } from '../../../src/monitor/metrics/window-metrics.js';
 import type { Detection } from '../../../src/monitor/types.js';
 import type { UpdateAlert } from '../../../src/updates/types.js';
+import { clockFrom } from '../../../src/clock.js';
 
 const report = (n: { bytesOut: number; restarts?: number; uptime?: number; custom?: Record<string, number> }): DeviceMetricsReport => ({
   v: 1,
@@ -63,7 +64,7 @@ describe('unknown firmware rule', () => {
   it('turns the software inventory\'s unauthorized-firmware alert into a detection, and passes the alert on', async () => {
     const raised: UpdateAlert[] = [];
     const detected: Detection[] = [];
-    const raise = withFirmwareDetections((a) => Promise.resolve(void raised.push(a)), { detected: (d) => Promise.resolve(void detected.push(d)) }, { now: () => new Date('2026-12-01T00:00:00.000Z') });
+    const raise = withFirmwareDetections((a) => Promise.resolve(void raised.push(a)), { detected: (d) => Promise.resolve(void detected.push(d)) }, clockFrom(() => new Date('2026-12-01T00:00:00.000Z')));
     await raise({ kind: 'unauthorized-firmware', thing: 'm', message: 'm runs an unsigned image', details: { imageHash: 'sha256:ab' } });
     await raise({ kind: 'deployment-aborted', deployment: 'd', message: 'aborted' });
     expect(raised).toHaveLength(2);
