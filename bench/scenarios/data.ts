@@ -11,11 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog } from '../../packages/server/src/audit/audit-log.js';
+import { systemClock } from '../../packages/server/src/clock.js';
 import { KeyRing } from '../../packages/server/src/identity/key-ring.js';
 import { migrateToLatest, openStore, type Store } from '../../packages/server/src/store/store.js';
 import { measureContractThroughput } from '../data/gateway-contract-throughput.js';
-import { progress, row, type Scenario } from '../lib/report.js';
-import { systemClock } from '../../packages/server/src/clock.js';
+import { progress, row, stats, type Scenario } from '../lib/report.js';
 
 /** `BENCH_QUICK=1 npm run bench -- data`: fewer messages and shorter gateway windows (same shape, same targets). */
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -161,6 +161,39 @@ function validationRun(catalog: ContractCatalog, inputs: readonly Buffer[]): num
   return MESSAGES / seconds;
 }
 
+/** Median µs per call of `work(i)` over RUNS timed passes of `count` calls, after one untimed pass (JIT). */
+function microsPerCall(count: number, work: (i: number) => void): number {
+  const pass = (): number => {
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) work(i);
+    return Number(process.hrtime.bigint() - started) / 1000 / count;
+  };
+  pass();
+  return stats(Array.from({ length: RUNS }, pass)).median;
+}
+
+/**
+ * What the gateway's contract path cannot avoid, on one core: parsing each payload (to validate it)
+ * and encoding the minimized one (for subscribers and storage); then the whole evaluation with the
+ * gateway contract (parse, validate, minimize, encode).
+ */
+function contractPathFloor(): { readonly parse: number; readonly encode: number; readonly evaluate: number } {
+  const payloads = benchPayloads(1_000);
+  const parsed = payloads.map((p) => JSON.parse(p.toString()) as unknown);
+  const catalog = new ContractCatalog([new CompiledContract(parseContract(gatewayContract()), new FieldCrypto({ pseudonym: randomBytes(32), vault: randomBytes(32) }))]);
+  const inputs = payloads.map((payload, i): PublishInput => ({ thing: `sensor-${i}`, thingType: null, topic: `things/sensor-${i}/telemetry`, payload, receivedAtMs: Date.now() }));
+  let sink = 0;
+  const parse = microsPerCall(200_000, (i) => void (sink += JSON.parse((payloads[i % 1_000] as Buffer).toString()) === null ? 0 : 1));
+  const encode = microsPerCall(200_000, (i) => void (sink += Buffer.from(JSON.stringify(parsed[i % 1_000])).length));
+  const evaluate = microsPerCall(100_000, (i) => {
+    const result = evaluatePublish(catalog, inputs[i % 1_000] as PublishInput, { unmatched: 'refuse', limits: DEFAULT_JSON_LIMITS });
+    if (result.verdict !== 'accept') throw new Error(`the gateway contract refused its bench payload: ${JSON.stringify(result)}`);
+    sink += result.payloadJson.length;
+  });
+  if (sink === 0) throw new Error('nothing was measured');
+  return { parse, encode, evaluate };
+}
+
 export const data: Scenario = {
   name: 'data',
   description: `rule 9: contract validation + transforms on one core (10-field payload, every transform), SQLite telemetry storage rows/s, gateway throughput with a contract vs none${QUICK ? ' (quick)' : ''}`,
@@ -224,6 +257,8 @@ export const data: Scenario = {
       }
     }
 
+    const floor = contractPathFloor();
+    progress(`contract path floor: JSON.parse ${floor.parse.toFixed(2)} µs, encode ${floor.encode.toFixed(2)} µs, evaluation ${floor.evaluate.toFixed(2)} µs a message`);
     const gateway = await measureContractThroughput({
       contract: gatewayContract(),
       body: (benchPayloads(1)[0] as Buffer).toString(),
@@ -248,8 +283,12 @@ export const data: Scenario = {
         row(`${gatewayLabel}: throughput contract on / off`, '×', on.map((value, i) => value / (off[i] as number)), { atLeast: GATEWAY_RATIO_TARGET }, 'run by run'),
         row(`${gatewayLabel}, contract on: broker CPU per delivered message`, 'µs', gateway.on.map((f) => f.perMessageBrokerUs)),
         row(`${gatewayLabel}, no contract: broker CPU per delivered message`, 'µs', gateway.off.map((f) => f.perMessageBrokerUs)),
+        row(`${gatewayLabel}: what ${GATEWAY_RATIO_TARGET}× leaves the contract path per message (CPU-bound: (1/${GATEWAY_RATIO_TARGET} − 1) × no-contract CPU)`, 'µs', gateway.off.map((f) => (1 / GATEWAY_RATIO_TARGET - 1) * f.perMessageBrokerUs)),
+        row('contract path floor, one core: JSON.parse of the 10-field payload', 'µs', [floor.parse], null, 'median of runs'),
+        row('contract path floor, one core: JSON.stringify + Buffer of it', 'µs', [floor.encode], null, 'median of runs'),
+        row('contract path, one core: evaluatePublish with the gateway contract (parse, validate, minimize, encode)', 'µs', [floor.evaluate], null, 'median of runs'),
       ],
-      raw: { quick: QUICK, messages: MESSAGES, validation, storage, ingestRates, steadyCpu, gateway },
+      raw: { quick: QUICK, messages: MESSAGES, validation, storage, ingestRates, steadyCpu, floor, gateway },
       summary: `Gateway rows: two nodes provisioned alike in their own processes, both started, measured in turn (order alternating), ${GATEWAY_SECONDS} s windows; the contract-on node stores every message in SQLite and keeps the default \`refuse\` for unmatched topics, the other has no contract and \`FLEETWARD_DATA_UNMATCHED_TOPICS=pass-unclassified\`.`,
     };
   },
