@@ -88,11 +88,11 @@ export class DataIngest {
     switch (evaluation.verdict) {
       case 'refuse':
         if (evaluation.reason === 'no-contract') this.#writer.noteUnclassified(this.#sighting(input, 'refused'), input.receivedAtMs);
-        this.#count(input.thing, 'refused', evaluation.reason);
+        this.#countRefusal(input.thing, evaluation.reason);
         return evaluation;
       case 'unclassified':
         this.#writer.noteUnclassified(this.#sighting(input, 'passed'), input.receivedAtMs);
-        this.#count(input.thing, 'unclassified', null);
+        this.#count(input.thing, 'unclassified');
         return { verdict: 'accept', payload: input.payload, record: null };
       case 'accept': {
         const receivedAt = new Date(input.receivedAtMs).toISOString();
@@ -110,10 +110,10 @@ export class DataIngest {
         if (!this.#writer.enqueue(record)) {
           for (const v of vault) this.#recentTokens.delete(v.token);
           const backlog = refused('FW_ERR_DATA_BACKLOG', 'backlog', 'the telemetry store is behind; try again later');
-          this.#count(input.thing, 'refused', 'backlog');
+          this.#countRefusal(input.thing, 'backlog');
           return backlog;
         }
-        this.#count(input.thing, 'accepted', null);
+        this.#count(input.thing, 'accepted');
         return { verdict: 'accept', payload: Buffer.from(evaluation.payloadJson), record };
       }
     }
@@ -139,20 +139,26 @@ export class DataIngest {
     return this.#counters;
   }
 
-  #count(thing: string, outcome: 'accepted' | 'refused' | 'unclassified', reason: RefusalReason | null): void {
+  #count(thing: string, outcome: 'accepted' | 'unclassified'): void {
+    this.#countersOf(thing)[outcome] += 1;
+    this.#totals[outcome] += 1;
+  }
+
+  #countRefusal(thing: string, reason: RefusalReason): void {
+    const counters = this.#countersOf(thing);
+    counters.refused += 1;
+    (counters.byReason as Record<string, number>)[reason] = (counters.byReason[reason] ?? 0) + 1;
+    this.#totals.refused.set(reason, (this.#totals.refused.get(reason) ?? 0) + 1);
+  }
+
+  #countersOf(thing: string): DeviceDataCounters {
     let counters = this.#counters.get(thing);
     if (counters === undefined) {
       if (this.#counters.size >= this.#options.maxCountedThings) this.#counters.delete(this.#counters.keys().next().value as string);
       counters = { accepted: 0, unclassified: 0, refused: 0, byReason: {} };
       this.#counters.set(thing, counters);
     }
-    counters[outcome] += 1;
-    if (reason === null) {
-      if (outcome !== 'refused') this.#totals[outcome] += 1;
-      return;
-    }
-    (counters.byReason as Record<string, number>)[reason] = (counters.byReason[reason] ?? 0) + 1;
-    this.#totals.refused.set(reason, (this.#totals.refused.get(reason) ?? 0) + 1);
+    return counters;
   }
 
   #remember(token: string, expiresMs: number): void {
