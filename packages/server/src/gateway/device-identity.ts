@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { FleetwardError } from '@fleetward/protocol';
+import { PreparedQuery } from '../store/prepared-query.js';
 import type { Store } from '../store/store.js';
 import { serialOf } from '../identity/certificates.js';
 import type { Groups } from '../identity/registry/groups.js';
@@ -46,16 +47,16 @@ export async function identify(deps: { readonly store: Store; readonly groups: G
   const { db } = deps.store;
   const external = await externalIssuer(deps.store, certificate);
   const serial = external === null ? serialOf(certificate) : `${external}:${serialOf(certificate)}`;
-  let row = await certificateRow(deps.store, serial);
+  let [row] = await certificateRow.run(db, serial);
   if (row === undefined && external !== null) {
     await deps.thirdPartyCas.justInTimeRegister(certificate, source);
-    row = await certificateRow(deps.store, serial);
+    [row] = await certificateRow.run(db, serial);
   }
   if (row === undefined) return null;
   const facts = { serial, caId: row.ca_id, certCn: row.subject_cn, certIssuer: certificate.issuer.split('\n').join(', '), certificateStatus: row.status as 'active' | 'revoked' };
   if (row.kind === 'claim') return { kind: 'claim', template: row.template ?? row.subject_cn, ...facts };
   if (row.thing_id === null || row.thing === null || row.state === null) throw new FleetwardError('FW_ERR_INTERNAL', `device certificate ${serial} has no thing`);
-  const attributes = await db.selectFrom('thing_attributes').select(['key', 'value']).where('thing_id', '=', row.thing_id).execute();
+  const attributes = await thingAttributes.run(db, row.thing_id);
   const { effective } = await deps.groups.groupsOf(row.thing);
   return {
     kind: 'device',
@@ -69,20 +70,22 @@ export async function identify(deps: { readonly store: Store; readonly groups: G
   };
 }
 
-function certificateRow(store: Store, serial: string) {
-  return store.db
+// Prepared: admission runs these for every connect.
+const certificateRow = new PreparedQuery((db, serial: string) =>
+  db
     .selectFrom('certificates')
     .leftJoin('things', 'things.id', 'certificates.thing_id')
     .select(['certificates.ca_id', 'certificates.kind', 'certificates.template', 'certificates.subject_cn', 'certificates.status', 'certificates.must_rotate', 'certificates.thing_id', 'things.name as thing', 'things.state', 'things.type'])
-    .where('certificates.serial', '=', serial)
-    .executeTakeFirst();
-}
+    .where('certificates.serial', '=', serial),
+);
+const thingAttributes = new PreparedQuery((db, thingId: string) => db.selectFrom('thing_attributes').select(['key', 'value']).where('thing_id', '=', thingId));
+const externalCas = new PreparedQuery((db) => db.selectFrom('certificate_authorities').select(['id', 'cert_pem']).where('role', '=', 'external').where('status', '=', 'active'));
 
 const parsed = new Map<string, X509Certificate>();
 
 /** The id of the registered third-party CA that issued the certificate, or null for Fleetward's own. */
 async function externalIssuer(store: Store, certificate: X509Certificate): Promise<string | null> {
-  const cas = await store.db.selectFrom('certificate_authorities').select(['id', 'cert_pem']).where('role', '=', 'external').where('status', '=', 'active').execute();
+  const cas = await externalCas.run(store.db);
   for (const ca of cas) {
     let issuer = parsed.get(ca.cert_pem);
     if (issuer === undefined) {

@@ -1,4 +1,5 @@
 import { FleetwardError } from '@fleetward/protocol';
+import { PreparedQuery } from '../../store/prepared-query.js';
 import type { Store } from '../../store/store.js';
 import { DEFAULT_DEVICE_POLICY, DEFAULT_DEVICE_POLICY_NAME, effectivePolicies, type AttachmentTarget, type ConnectionFacts, type NamedPolicy } from '../policy/index.js';
 import { changeCursor } from './policy-changes.js';
@@ -49,22 +50,7 @@ export class EffectivePolicies {
   }
 
   async policiesFor(scope: PolicyScope): Promise<EffectiveStoredPolicy[]> {
-    const { db } = this.#store;
-    const rows = await db
-      .selectFrom('policy_attachments')
-      .innerJoin('policies', 'policies.name', 'policy_attachments.policy')
-      .innerJoin('policy_versions', (join) => join.onRef('policy_versions.policy', '=', 'policies.name').onRef('policy_versions.version', '=', 'policies.default_version'))
-      .select(['policy_attachments.policy', 'policy_attachments.target_kind', 'policy_attachments.target_name', 'policies.default_version', 'policy_versions.document'])
-      .where((eb) =>
-        eb.or([
-          ...(scope.thing === null ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'thing'), eb('policy_attachments.target_name', '=', scope.thing)])]),
-          ...(scope.groups.length === 0 ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'group'), eb('policy_attachments.target_name', 'in', [...scope.groups])])]),
-          ...(scope.serial === null ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'certificate'), eb('policy_attachments.target_name', '=', scope.serial)])]),
-        ]),
-      )
-      .orderBy('policy_attachments.created_at')
-      .orderBy('policy_attachments.policy')
-      .execute();
+    const rows = await attachedPolicies.run(this.#store.db, scope.thing, scope.groups, scope.serial);
     const byPolicy = new Map(rows.map((r) => [r.policy, r]));
     const attachments = rows.map((r) => ({ policy: r.policy, target: { kind: r.target_kind as AttachmentTarget['kind'], name: r.target_name } }));
     const effective = effectivePolicies(attachments, scope.thing, scope.groups, scope.serial).map((e) => {
@@ -95,13 +81,33 @@ export class EffectivePolicies {
 
   /** The stored default device policy; the built-in one if the row is missing (it cannot be deleted). */
   async #defaultPolicy(): Promise<EffectiveStoredPolicy> {
-    const row = await this.#store.db
-      .selectFrom('policies')
-      .innerJoin('policy_versions', (join) => join.onRef('policy_versions.policy', '=', 'policies.name').onRef('policy_versions.version', '=', 'policies.default_version'))
-      .select(['policies.default_version', 'policy_versions.document'])
-      .where('policies.name', '=', DEFAULT_DEVICE_POLICY_NAME)
-      .executeTakeFirst();
+    const [row] = await defaultPolicy.run(this.#store.db);
     if (!row) return { name: DEFAULT_DEVICE_POLICY_NAME, version: 0, document: DEFAULT_DEVICE_POLICY, via: null };
     return { name: DEFAULT_DEVICE_POLICY_NAME, version: row.default_version, document: this.#documents.parse(row.document), via: null };
   }
 }
+
+// Prepared: admission asks these for every connect (a shape per group count, compiled once).
+const attachedPolicies = new PreparedQuery((db, thing: string | null, groups: readonly string[], serial: string | null) =>
+  db
+    .selectFrom('policy_attachments')
+    .innerJoin('policies', 'policies.name', 'policy_attachments.policy')
+    .innerJoin('policy_versions', (join) => join.onRef('policy_versions.policy', '=', 'policies.name').onRef('policy_versions.version', '=', 'policies.default_version'))
+    .select(['policy_attachments.policy', 'policy_attachments.target_kind', 'policy_attachments.target_name', 'policies.default_version', 'policy_versions.document'])
+    .where((eb) =>
+      eb.or([
+        ...(thing === null ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'thing'), eb('policy_attachments.target_name', '=', thing)])]),
+        ...(groups.length === 0 ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'group'), eb('policy_attachments.target_name', 'in', [...groups])])]),
+        ...(serial === null ? [] : [eb.and([eb('policy_attachments.target_kind', '=', 'certificate'), eb('policy_attachments.target_name', '=', serial)])]),
+      ]),
+    )
+    .orderBy('policy_attachments.created_at')
+    .orderBy('policy_attachments.policy'),
+);
+const defaultPolicy = new PreparedQuery((db) =>
+  db
+    .selectFrom('policies')
+    .innerJoin('policy_versions', (join) => join.onRef('policy_versions.policy', '=', 'policies.name').onRef('policy_versions.version', '=', 'policies.default_version'))
+    .select(['policies.default_version', 'policy_versions.document'])
+    .where('policies.name', '=', DEFAULT_DEVICE_POLICY_NAME),
+);

@@ -5,6 +5,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { actorFields, type Actor } from '../../audit/audit-events.js';
 import type { Clock } from '../../clock.js';
 import { lockForTransaction } from '../../store/locks.js';
+import { PreparedQuery } from '../../store/prepared-query.js';
 import type { Database, Store } from '../../store/store.js';
 import type { Tables } from '../../store/tables.js';
 import { registryName } from './names.js';
@@ -130,17 +131,7 @@ export class Groups {
 
   /** A thing's groups: those it is in, and with their ancestors (what policies inherit from). */
   async groupsOf(thing: string): Promise<{ readonly direct: readonly string[]; readonly effective: readonly string[] }> {
-    // One query walks up from the thing's groups: admission asks this for every connect, and
-    // loading every group of a large registry to walk it here cost more than the connect.
-    const { rows } = await sql<{ name: string; direct: number }>`
-      with recursive direct_groups(id) as (
-        select group_members.group_id from group_members inner join things on things.id = group_members.thing_id where things.name = ${thing}
-      ), lineage(id, name, parent_id, depth) as (
-        select id, name, parent_id, 0 from thing_groups where id in (select id from direct_groups)
-        union
-        select thing_groups.id, thing_groups.name, thing_groups.parent_id, lineage.depth + 1 from thing_groups inner join lineage on thing_groups.id = lineage.parent_id where lineage.depth < ${GROUP_LIMITS.maxDepth}
-      )
-      select distinct name, case when id in (select id from direct_groups) then 1 else 0 end as direct from lineage`.execute(this.#deps.store.db);
+    const rows = await groupLineage.run(this.#deps.store.db, thing);
     const direct = rows.filter((row) => Number(row.direct) === 1).map((row) => row.name);
     return { direct: direct.sort(), effective: [...new Set(rows.map((row) => row.name))].sort() };
   }
@@ -169,3 +160,20 @@ function ancestry(all: readonly GroupRow[], group: GroupRow): GroupRow[] {
 function notFound(name: string): FleetwardError {
   return new FleetwardError('FW_ERR_NOT_FOUND', `group ${name} does not exist`, { group: name });
 }
+
+/**
+ * One query walks up from the thing's groups: admission asks this for every connect (prepared),
+ * and loading every group of a large registry to walk it here cost more than the connect.
+ */
+const groupLineage = new PreparedQuery((db, thing: string) => ({
+  compile: () =>
+    sql<{ name: string; direct: number }>`
+      with recursive direct_groups(id) as (
+        select group_members.group_id from group_members inner join things on things.id = group_members.thing_id where things.name = ${thing}
+      ), lineage(id, name, parent_id, depth) as (
+        select id, name, parent_id, 0 from thing_groups where id in (select id from direct_groups)
+        union
+        select thing_groups.id, thing_groups.name, thing_groups.parent_id, lineage.depth + 1 from thing_groups inner join lineage on thing_groups.id = lineage.parent_id where lineage.depth < ${GROUP_LIMITS.maxDepth}
+      )
+      select distinct name, case when id in (select id from direct_groups) then 1 else 0 end as direct from lineage`.compile(db),
+}));
