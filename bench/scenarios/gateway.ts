@@ -7,6 +7,7 @@ import { buildEngine, startServer } from '../broker/servers.js';
 import { provisionFleet, type Fleet } from '../gateway/fleet.js';
 import { startDeviceLoad, startGateway, type DeviceLoad, type RunningGateway } from '../gateway/processes.js';
 import { rssKib } from '../gateway/proc-stat.js';
+import { chosenParts } from '../lib/parts.js';
 import { format, formatTarget, markdownTable, meets, missingRow, progress, row, stats, type Row, type Scenario, type Target, type Unit } from '../lib/report.js';
 
 /**
@@ -15,7 +16,7 @@ import { format, formatTarget, markdownTable, meets, missingRow, progress, row, 
  */
 const QUICK = process.env.BENCH_QUICK === '1';
 /** `BENCH_GATEWAY_PARTS=throughput,scale` picks parts: throughput (connects, messages, revocations) and the 10,000-device scale test with its reconnect storm. */
-const PARTS = new Set((process.env.BENCH_GATEWAY_PARTS ?? 'throughput,scale').split(',').map((part) => part.trim()));
+const PARTS = chosenParts('BENCH_GATEWAY_PARTS', ['throughput', 'scale'] as const);
 const RUNS = 3;
 /** Devices whose connects are measured: every connect of a run is a different device (a different thing). */
 const CONNECT_DEVICES = QUICK ? 600 : 2_000;
@@ -281,12 +282,13 @@ async function measureMessages(load: DeviceLoad, servers: readonly Measured[], f
       }
     }
     for (const [name, reports] of windows) {
-      const delivered = sum(reports, (r) => r.delivered);
-      if (!(delivered > 0) || reports.some((r) => !(r.messagesPerSecond > 0))) {
-        figures.errors.push(`QoS ${qos} against ${name}: nothing delivered in ${reports.filter((r) => !(r.messagesPerSecond > 0)).length} of ${reports.length} windows (${JSON.stringify(reports.at(-1))})`);
+      const empty = reports.filter((r) => !(r.messagesPerSecond > 0));
+      if (empty.length > 0) {
+        figures.errors.push(`QoS ${qos} against ${name}: nothing delivered in ${empty.length} of ${reports.length} windows (${JSON.stringify(empty[0])})`);
         progress(`run ${run}/${RUNS} ${name}: QoS ${qos} nothing delivered in some windows`);
         continue;
       }
+      const delivered = sum(reports, (r) => r.delivered);
       const perMessageUs = (sum(reports, (r) => r.brokerCpuSeconds) * 1e6) / delivered;
       const rate = delivered / sum(reports, (r) => r.seconds);
       figures.add(`qos${qos}.cpu:${name}`, perMessageUs);

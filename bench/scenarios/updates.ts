@@ -14,6 +14,7 @@
  *
  * BENCH_QUICK=1: 1,000 targets, 32 MiB, 500 devices. BENCH_UPDATES_PARTS=metadata,download,rollout picks parts.
  */
+import { chosenParts } from '../lib/parts.js';
 import { markdownTable, missingRow, progress, row, type Row, type Scenario } from '../lib/report.js';
 import { measureDownload } from '../updates/download.js';
 import { measureMetadataGeneration } from '../updates/metadata-generation.js';
@@ -29,7 +30,7 @@ const DEVICES = QUICK ? 500 : 10_000;
 const SAMPLE_EVERY = 500;
 const METADATA_TARGET_MS = 2_000;
 const DOWNLOAD_TARGET = 200;
-const PARTS = new Set((process.env.BENCH_UPDATES_PARTS ?? 'metadata,download,rollout').split(','));
+const PARTS = chosenParts('BENCH_UPDATES_PARTS', ['metadata', 'download', 'rollout'] as const);
 
 export const updates: Scenario = {
   name: 'updates',

@@ -26,6 +26,7 @@ import type { Config } from '../config/settings.js';
 import type { Certificates } from '../identity/certificates.js';
 import type { CredentialAudit } from '../identity/credential-audit/credential-audit.js';
 import type { IdentityEvents } from '../identity/events.js';
+import { validAt } from '../identity/keys.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
 import type { Groups } from '../identity/registry/groups.js';
 import type { ThirdPartyCas } from '../identity/third-party-cas.js';
@@ -366,7 +367,7 @@ export class DeviceGateway {
     };
     if (certificate === undefined) return refuse(0x87, 'no-certificate', 'a client certificate is required');
     // A full handshake checked this; a resumed one (a session ticket) did not, and a ticket may outlive the certificate.
-    if (!withinValidity(certificate, this.#deps.clock.now())) return refuse(0x87, 'certificate-expired', 'this certificate is expired or not yet valid');
+    if (!validAt(certificate, this.#deps.clock.now())) return refuse(0x87, 'certificate-expired', 'this certificate is expired or not yet valid');
     // Before any look-up: admitting now would audit a session the engine cannot open, or one whose policy could go stale unseen.
     const unavailable = this.#deps.availability.unavailable();
     if (unavailable !== null) return refuse(0x88, unavailable.reason, unavailable.message);
@@ -574,9 +575,4 @@ function actorOf(identity: DeviceIdentity | undefined): string {
 
 function targetOf(identity: DeviceIdentity | undefined): string | undefined {
   return identity === undefined ? undefined : `certificate:${identity.serial}`;
-}
-
-function withinValidity(certificate: X509Certificate, now: Date): boolean {
-  const at = now.getTime();
-  return Date.parse(certificate.validFrom) <= at && at <= Date.parse(certificate.validTo);
 }

@@ -51,3 +51,9 @@ export function daysAfter(date: Date, days: number): Date {
 export function notAfterOf(certificate: X509Certificate): Date {
   return new Date(certificate.validTo);
 }
+
+/** Whether `now` lies in the certificate's validity period, both ends included (RFC 5280, as OpenSSL checks it). */
+export function validAt(certificate: X509Certificate, now: Date): boolean {
+  const at = now.getTime();
+  return Date.parse(certificate.validFrom) <= at && at <= Date.parse(certificate.validTo);
+}

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import { caSummaries, insertCa, type CaSummary } from './ca-repository.js';
 import { codeOf, serialOf } from './certificates.js';
+import { validAt } from './keys.js';
 import { keyFingerprint, fromPem } from './pki/certificate.js';
 import { subjectPublicKeyInfoOf } from './pki/certificate-parts.js';
 import { checkDeviceKey } from './pki/key-policy.js';
@@ -176,8 +177,4 @@ function singleCertificate(pem: string, what: string): X509Certificate {
   } catch {
     throw new FleetwardError('FW_ERR_VALIDATION', `the ${what} cannot be parsed`, { field: what });
   }
-}
-
-function validAt(certificate: X509Certificate, now: Date): boolean {
-  return Date.parse(certificate.validFrom) <= now.getTime() && now.getTime() < Date.parse(certificate.validTo);
 }

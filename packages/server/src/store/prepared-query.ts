@@ -30,8 +30,8 @@ export class PreparedQuery<Row, Args extends readonly QueryValue[]> {
   }
 
   async run(db: Database, ...args: Args): Promise<Row[]> {
-    const values: (string | number)[] = [];
-    const shape = args.map((arg) => (arg === null ? 'n' : typeof arg === 'object' ? (values.push(...arg), `l${arg.length}`) : (values.push(arg), 'v'))).join(',');
+    const values = args.flatMap((arg) => arg ?? []);
+    const shape = args.map((arg) => (arg === null ? 'n' : typeof arg === 'object' ? `l${arg.length}` : 'v')).join(',');
     const template = this.#template(db, args, shape);
     const parameters = template.slots.map((slot, i) => (slot === -1 ? template.constants[i] : values[slot]));
     return (await db.executeQuery<Row>(CompiledQuery.raw(template.sql, parameters))).rows;
