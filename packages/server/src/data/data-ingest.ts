@@ -64,6 +64,15 @@ export class DataIngest {
   /** Sighting kinds by topic, then thing (asked for every unclassified message: nested maps, no key built per message). */
   readonly #sightingKinds = new Map<string, Map<string, { passed?: SightingKind; refused?: SightingKind }>>();
   #sightingKindCount = 0;
+  /**
+   * The last sighting and counters looked up: a device's publishes arrive in bursts (one socket read
+   * holds several), and a repeat of the last thing and topic then skips hashing a new topic string.
+   */
+  #lastSightingTopic = '';
+  #lastSightingThing = '';
+  #lastSighting: SightingKind | null = null;
+  #lastCountedThing = '';
+  #lastCounters: DeviceDataCounters | null = null;
 
   constructor(deps: { readonly crypto: FieldCrypto; readonly writer: TelemetryWriter; readonly sealing: SealedKeyLookup }, options: Partial<IngestOptions> = {}) {
     this.#crypto = deps.crypto;
@@ -152,12 +161,16 @@ export class DataIngest {
   }
 
   #countersOf(thing: string): DeviceDataCounters {
+    if (this.#lastCounters !== null && this.#lastCountedThing === thing) return this.#lastCounters;
     let counters = this.#counters.get(thing);
     if (counters === undefined) {
       if (this.#counters.size >= this.#options.maxCountedThings) this.#counters.delete(this.#counters.keys().next().value as string);
       counters = { accepted: 0, unclassified: 0, refused: 0, byReason: {} };
       this.#counters.set(thing, counters);
     }
+    // Always the thing looked up last: only adding another thing can forget it, and that replaces it here.
+    this.#lastCountedThing = thing;
+    this.#lastCounters = counters;
     return counters;
   }
 
@@ -170,6 +183,16 @@ export class DataIngest {
   /** Grouped per thing type and topic shape, not per device; each topic's shape is worked out once. */
   #sighting(input: PublishInput, outcome: 'refused' | 'passed'): SightingKind {
     const thingType = input.thingType ?? '';
+    const last = this.#lastSighting;
+    if (last !== null && this.#lastSightingThing === input.thing && last.outcome === outcome && last.thingType === thingType && this.#lastSightingTopic === input.topic) return last;
+    const kind = this.#sightingKind(input, outcome, thingType);
+    this.#lastSightingTopic = input.topic;
+    this.#lastSightingThing = input.thing;
+    this.#lastSighting = kind;
+    return kind;
+  }
+
+  #sightingKind(input: PublishInput, outcome: 'refused' | 'passed', thingType: string): SightingKind {
     let byThing = this.#sightingKinds.get(input.topic);
     const known = byThing?.get(input.thing)?.[outcome];
     if (known !== undefined && known.thingType === thingType) return known;

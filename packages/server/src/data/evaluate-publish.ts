@@ -60,11 +60,14 @@ export function refused(code: ErrorCode, reason: RefusalReason, detail: string):
   return { verdict: 'refuse', reasonCode: errorCodes[code].mqtt, code, reason, detail };
 }
 
+/** One object for every unclassified publish: nothing in it differs between them. */
+const UNCLASSIFIED: Evaluation = Object.freeze({ verdict: 'unclassified' });
+
 /** Decides one publish: which contract, whether the payload conforms, and its minimized form. Pure. */
 export function evaluatePublish(catalog: ContractCatalog, input: PublishInput, options: { readonly unmatched: UnmatchedMode; readonly limits: JsonLimits; readonly unseal?: Unseal }): Evaluation {
   const compiled = catalog.find(input.thing, input.thingType, input.topic);
   if (compiled === null) {
-    return options.unmatched === 'pass-unclassified' ? { verdict: 'unclassified' } : refused('FW_ERR_DATA_NO_CONTRACT', 'no-contract', `no data contract covers topic ${input.topic}`);
+    return options.unmatched === 'pass-unclassified' ? UNCLASSIFIED : refused('FW_ERR_DATA_NO_CONTRACT', 'no-contract', `no data contract covers topic ${input.topic}`);
   }
   const parsed = parseBoundedJson(input.payload, options.limits);
   if (!parsed.ok) return refused('FW_ERR_PAYLOAD_REJECTED', parsed.reason, parsed.detail);
