@@ -154,6 +154,25 @@ describe.each(DIALECTS)('data minimization on %s', (dialect) => {
     expect(inventory.unclassified).toMatchObject([{ thingType: 'meter', topic: 'things/${thing.name}/gps', outcome: 'passed', count: 3 }]);
   });
 
+  it('counts and sightings stay exact when devices and topics interleave, and past the bound on counted devices', async () => {
+    const { data, clock } = await fresh(dialect, { ingest: { unmatched: 'pass-unclassified', maxCountedThings: 2 } });
+    const order = ['m1:gps', 'm1:gps', 'm2:gps', 'm1:gps', 'm1:power', 'm3:gps', 'm3:gps', 'm2:gps', 'm2:power'];
+    for (const entry of order) {
+      const [thing, level] = entry.split(':') as [string, string];
+      expect(data.ingest.inspect(publish(thing, 'raw', clock.now(), `things/${thing}/${level}`)).verdict).toBe('accept');
+    }
+    // Two devices are counted at most: m1, counted first, was forgotten when m3 came.
+    expect(data.ingest.countersOf('m1')).toBeNull();
+    expect(data.ingest.countersOf('m2')).toMatchObject({ unclassified: 3 });
+    expect(data.ingest.countersOf('m3')).toMatchObject({ unclassified: 2 });
+    await data.flush();
+    const { unclassified } = await data.inventory();
+    expect(unclassified.map((s) => [s.topic, s.count]).sort()).toEqual([
+      ['things/${thing.name}/gps', 7],
+      ['things/${thing.name}/power', 2],
+    ]);
+  });
+
   it('a full backlog refuses data (0x97) instead of growing memory', async () => {
     const { data, clock } = await fresh(dialect, { writer: { maxPendingMessages: 1 } });
     await data.contracts.apply([CONTRACT], alice);
