@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
   createBroker,
@@ -30,6 +29,7 @@ import { validAt } from '../identity/keys.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
 import type { Groups } from '../identity/registry/groups.js';
 import type { ThirdPartyCas } from '../identity/third-party-cas.js';
+import type { VerifiedCertificate } from '../identity/verified-certificate.js';
 import type { DeviceBans } from '../access/device-bans.js';
 import type { DataIngest } from '../data/data-ingest.js';
 import type { SealingKeys } from '../data/sealing-keys.js';
@@ -60,7 +60,7 @@ export interface DeviceSession {
   /** The policies `policy` was compiled from. */
   policyNames: readonly string[];
   readonly clientId: string;
-  readonly certificate: X509Certificate;
+  readonly certificate: VerifiedCertificate;
   readonly source: string;
   /** Whom the throttles count this connection against: the thing, or for a claim certificate the client id. */
   readonly throttleKey: string;
@@ -132,6 +132,11 @@ export class DeviceGateway {
   /** Every admitted connection of this node, to re-evaluate when policies change. */
   readonly #sessions = new Set<DeviceSession>();
   readonly #sessionOf = new WeakMap<ConnectionInfo, DeviceSession>();
+  /**
+   * The verified client certificate of each connection the listeners handed over. Kept here, not in
+   * the engine's ConnectionInfo (an X509Certificate there): admission reads it without parsing it.
+   */
+  readonly #certificateOf = new WeakMap<ConnectionInfo, VerifiedCertificate>();
   #policyCursor = 0;
   #evaluations = 0;
   #banFingerprint = '';
@@ -200,14 +205,14 @@ export class DeviceGateway {
     const tls = this.#deviceTls(this.#tls);
     this.#listener = new DeviceListener(tls, {
       ...admission,
-      onDevice: (socket, certificate) => this.#serve(socket, { transport: 'tls', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, peerCertificate: certificate }),
+      onDevice: (socket, certificate) => this.#serve(socket, { transport: 'tls', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 }, certificate),
     });
     const port = await this.#listener.listen(config.host, config.mqtt.port);
     let websocketPort: number | null = null;
     if (config.mqtt.websocketPort !== null) {
       this.#websocket = new WebSocketListener(tls, {
         ...admission,
-        onDevice: (stream, source, certificate) => this.#serve(stream, { transport: 'websocket', ...source, peerCertificate: certificate }),
+        onDevice: (stream, source, certificate) => this.#serve(stream, { transport: 'websocket', ...source }, certificate),
       });
       websocketPort = await this.#websocket.listen(config.host, config.mqtt.websocketPort);
     }
@@ -336,7 +341,8 @@ export class DeviceGateway {
   }
 
   /** One device connection, over TLS or a secure WebSocket, whose certificate the TLS layer verified. */
-  #serve(stream: Duplex, connection: ConnectionInfo): void {
+  #serve(stream: Duplex, connection: ConnectionInfo, certificate: VerifiedCertificate): void {
+    this.#certificateOf.set(connection, certificate);
     stream.once('close', () => {
       const session = this.#sessionOf.get(connection);
       if (session === undefined) return;
@@ -354,7 +360,7 @@ export class DeviceGateway {
   async #admit(connect: ConnectRequest, connection: ConnectionInfo): Promise<Admission<DeviceSession>> {
     const clientId = connect.clientId === '' ? (connect.assignedClientId ?? '') : connect.clientId;
     const source = connection.remoteAddress;
-    const certificate = connection.peerCertificate;
+    const certificate = this.#certificateOf.get(connection);
     const refuse = async (reasonCode: 0x87 | 0x85 | 0x88, reason: string, message: string, identity?: DeviceIdentity): Promise<Admission<DeviceSession>> => {
       this.#deps.metrics.mqttConnects.inc({ outcome: 'denied', reason });
       // A node that cannot serve (0x88) says nothing about the device: no authentication failure counts against it.

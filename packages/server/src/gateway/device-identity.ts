@@ -6,6 +6,7 @@ import { serialOf } from '../identity/certificates.js';
 import type { Groups } from '../identity/registry/groups.js';
 import type { ThingState } from '../identity/registry/lifecycle.js';
 import type { ThirdPartyCas } from '../identity/third-party-cas.js';
+import type { VerifiedCertificate } from '../identity/verified-certificate.js';
 
 /** Who a verified client certificate says is connecting, as the registry knows it now. */
 export type DeviceIdentity = ThingIdentity | ClaimIdentity;
@@ -43,17 +44,17 @@ export interface ClaimIdentity extends CertificateFacts {
  * for a certificate Fleetward has no record of (it chained to a trusted CA, but was never issued
  * or registered: refuse it).
  */
-export async function identify(deps: { readonly store: Store; readonly groups: Groups; readonly thirdPartyCas: ThirdPartyCas }, certificate: X509Certificate, source: string): Promise<DeviceIdentity | null> {
+export async function identify(deps: { readonly store: Store; readonly groups: Groups; readonly thirdPartyCas: ThirdPartyCas }, certificate: VerifiedCertificate, source: string): Promise<DeviceIdentity | null> {
   const { db } = deps.store;
   const external = await externalIssuer(deps.store, certificate);
   const serial = external === null ? serialOf(certificate) : `${external}:${serialOf(certificate)}`;
   let [row] = await certificateRow.run(db, serial);
   if (row === undefined && external !== null) {
-    await deps.thirdPartyCas.justInTimeRegister(certificate, source);
+    await deps.thirdPartyCas.justInTimeRegister(certificate.x509, source);
     [row] = await certificateRow.run(db, serial);
   }
   if (row === undefined) return null;
-  const facts = { serial, caId: row.ca_id, certCn: row.subject_cn, certIssuer: certificate.issuer.split('\n').join(', '), certificateStatus: row.status as 'active' | 'revoked' };
+  const facts = { serial, caId: row.ca_id, certCn: row.subject_cn, certIssuer: (external === null ? await caSubject(db, row.ca_id) : certificate.issuer).split('\n').join(', '), certificateStatus: row.status as 'active' | 'revoked' };
   if (row.kind === 'claim') return { kind: 'claim', template: row.template ?? row.subject_cn, ...facts };
   if (row.thing_id === null || row.thing === null || row.state === null) throw new FleetwardError('FW_ERR_INTERNAL', `device certificate ${serial} has no thing`);
   const attributes = await thingAttributes.run(db, row.thing_id);
@@ -82,9 +83,27 @@ const thingAttributes = new PreparedQuery((db, thingId: string) => db.selectFrom
 const externalCas = new PreparedQuery((db) => db.selectFrom('certificate_authorities').select(['id', 'cert_pem']).where('role', '=', 'external').where('status', '=', 'active'));
 
 const parsed = new Map<string, X509Certificate>();
+const caCertificate = new PreparedQuery((db, id: string) => db.selectFrom('certificate_authorities').select('cert_pem').where('id', '=', id));
+/** Subjects of Fleetward's CAs by id (a CA's certificate never changes under its id). */
+const caSubjects = new Map<string, string>();
+
+/**
+ * The issuer of a certificate Fleetward issued, as X509Certificate renders it: its CA's subject
+ * (issuance copies the CA's subject DER into the issuer field), read without parsing the certificate.
+ */
+async function caSubject(db: Store['db'], caId: string): Promise<string> {
+  let subject = caSubjects.get(caId);
+  if (subject === undefined) {
+    const [ca] = await caCertificate.run(db, caId);
+    if (ca === undefined) throw new FleetwardError('FW_ERR_INTERNAL', `certificate authority ${caId} is not in the registry`);
+    subject = new X509Certificate(ca.cert_pem).subject;
+    caSubjects.set(caId, subject);
+  }
+  return subject;
+}
 
 /** The id of the registered third-party CA that issued the certificate, or null for Fleetward's own. */
-async function externalIssuer(store: Store, certificate: X509Certificate): Promise<string | null> {
+async function externalIssuer(store: Store, certificate: VerifiedCertificate): Promise<string | null> {
   const cas = await externalCas.run(store.db);
   for (const ca of cas) {
     let issuer = parsed.get(ca.cert_pem);
@@ -92,7 +111,8 @@ async function externalIssuer(store: Store, certificate: X509Certificate): Promi
       issuer = new X509Certificate(ca.cert_pem);
       parsed.set(ca.cert_pem, issuer);
     }
-    if (certificate.issuer === issuer.subject && certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey)) return ca.id;
+    const { x509 } = certificate;
+    if (x509.issuer === issuer.subject && x509.checkIssued(issuer) && x509.verify(issuer.publicKey)) return ca.id;
   }
   return null;
 }

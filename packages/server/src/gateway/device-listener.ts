@@ -1,13 +1,13 @@
-import type { X509Certificate } from 'node:crypto';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer, type SecureContextOptions, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
+import { VerifiedCertificate } from '../identity/verified-certificate.js';
 
 /** What to do with a new TCP connection, before any TLS work is spent on it. */
 export type SourceDecision = { readonly action: 'accept' } | { readonly action: 'delay'; readonly delayMs: number } | { readonly action: 'refuse' };
 
 export interface DeviceListenerEvents {
   /** A device completed a mutual TLS handshake: its certificate chains to a trusted CA. */
-  onDevice(socket: TLSSocket, certificate: X509Certificate): void;
+  onDevice(socket: TLSSocket, certificate: VerifiedCertificate): void;
   /** A handshake failed: no certificate, an untrusted or expired one, a TLS version or suite we refuse. */
   onHandshakeFailure(source: string, error: Error): void;
   /** Asked for every TCP connection before its handshake: a handshake flood is refused or slowed here. */
@@ -35,9 +35,9 @@ export class DeviceListener {
     this.#events = events;
     this.#tls = createServer({ ...tls, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
     this.#tls.on('secureConnection', (socket: TLSSocket) => {
-      const certificate = socket.getPeerX509Certificate();
+      const certificate = VerifiedCertificate.ofSocket(socket);
       // rejectUnauthorized makes this unreachable; kept so a configuration slip cannot admit an anonymous client.
-      if (!socket.authorized || certificate === undefined) {
+      if (certificate === undefined) {
         socket.destroy();
         return;
       }

@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import {
   clientTokenOf,
   deviceReportKind,
@@ -22,6 +21,7 @@ import { deviceContractsFor } from '../data/device-contracts-view.js';
 import type { Certificates, IssuedCertificate } from '../identity/certificates.js';
 import type { ClaimProvisioning } from '../identity/provisioning/claim.js';
 import type { DeviceIdentity, ThingIdentity } from './device-identity.js';
+import type { VerifiedCertificate } from '../identity/verified-certificate.js';
 
 export interface ReservedRequestServices {
   readonly claims: ClaimProvisioning;
@@ -54,7 +54,7 @@ export interface Reply {
  * trades a device's CSR for its own certificate) and certificate renewal. Every request gets an
  * answer on `.../accepted` or `.../rejected`, with a stable error code when refused.
  */
-export async function answerReservedRequest(services: ReservedRequestServices, request: ReservedRequest, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<Reply> {
+export async function answerReservedRequest(services: ReservedRequestServices, request: ReservedRequest, identity: DeviceIdentity, certificate: VerifiedCertificate, payload: Buffer, source: string): Promise<Reply> {
   const clientToken = clientTokenOf(payload);
   if (request.kind === 'sealing-key') return forOwnThing(services, request.thing, identity, [Topics.sealingKey, Topics.sealingKeyRejected], () => services.sealing.current());
   if (request.kind === 'contracts') return forOwnThing(services, request.thing, identity, [Topics.contracts, Topics.contractsRejected], (own) => deviceContractsFor(services.data.ingest.contracts, own.thing, own.thingType));
@@ -115,12 +115,12 @@ export function deviceReportProblem(topic: string, payload: Buffer): string | nu
   }
 }
 
-async function provision(services: ReservedRequestServices, template: string, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
+async function provision(services: ReservedRequestServices, template: string, identity: DeviceIdentity, certificate: VerifiedCertificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
   if (identity.kind !== 'claim' || identity.template !== template) throw new FleetwardError('FW_ERR_ENROLLMENT_DENIED', 'only a claim certificate of this template may provision from it', { reason: 'other-template' });
   const request = parseProvisioningRequest(payload);
   return services.claims.claim({
     template,
-    credential: { kind: 'certificate', certificate },
+    credential: { kind: 'certificate', certificate: certificate.x509 },
     csr: request.csr,
     via: 'claim',
     source,
@@ -130,11 +130,11 @@ async function provision(services: ReservedRequestServices, template: string, id
   });
 }
 
-async function renew(services: ReservedRequestServices, thing: string, identity: DeviceIdentity, certificate: X509Certificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
+async function renew(services: ReservedRequestServices, thing: string, identity: DeviceIdentity, certificate: VerifiedCertificate, payload: Buffer, source: string): Promise<{ thing: string; certificate: IssuedCertificate }> {
   if (identity.kind !== 'device' || identity.thing !== thing) throw new FleetwardError('FW_ERR_FORBIDDEN', 'a device renews only its own certificate');
   const request = parseRenewalRequest(payload);
   const issued = await services.certificates.renew({
-    current: certificate,
+    current: certificate.x509,
     csr: request.csr,
     via: 'renewal',
     source,

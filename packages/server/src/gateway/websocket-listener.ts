@@ -1,8 +1,8 @@
-import type { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { VerifiedCertificate } from '../identity/verified-certificate.js';
 import type { SourceDecision } from './device-listener.js';
 
 /** The path MQTT over WebSockets is served on, as most clients default to. */
@@ -12,7 +12,7 @@ const MAX_FRAME_BYTES = 1_048_576;
 
 export interface WebSocketListenerEvents {
   /** A device completed a mutual TLS handshake and the WebSocket upgrade: MQTT flows over `stream`. */
-  onDevice(stream: Duplex, source: { readonly remoteAddress: string; readonly remotePort: number }, certificate: X509Certificate): void;
+  onDevice(stream: Duplex, source: { readonly remoteAddress: string; readonly remotePort: number }, certificate: VerifiedCertificate): void;
   onHandshakeFailure(source: string, error: Error): void;
   admitSource(source: string): SourceDecision;
 }
@@ -42,9 +42,9 @@ export class WebSocketListener {
     });
     this.#ws.on('connection', (socket, request) => {
       const tls = request.socket as TLSSocket;
-      const certificate = tls.getPeerX509Certificate();
+      const certificate = VerifiedCertificate.ofSocket(tls);
       // rejectUnauthorized makes this unreachable; kept so a configuration slip cannot admit an anonymous client.
-      if (!tls.authorized || certificate === undefined) {
+      if (certificate === undefined) {
         socket.terminate();
         return;
       }

@@ -409,7 +409,7 @@ export class Certificates {
 }
 
 /** A certificate's serial as Fleetward stores it (lower-case hex, no sign byte). */
-export function serialOf(certificate: X509Certificate): string {
+export function serialOf(certificate: Pick<X509Certificate, 'serialNumber'>): string {
   return certificate.serialNumber.toLowerCase().replace(/^(00)+(?=.)/, '');
 }
 

@@ -53,7 +53,7 @@ export function notAfterOf(certificate: X509Certificate): Date {
 }
 
 /** Whether `now` lies in the certificate's validity period, both ends included (RFC 5280, as OpenSSL checks it). */
-export function validAt(certificate: X509Certificate, now: Date): boolean {
+export function validAt(certificate: Pick<X509Certificate, 'validFrom' | 'validTo'>, now: Date): boolean {
   const at = now.getTime();
   return Date.parse(certificate.validFrom) <= at && at <= Date.parse(certificate.validTo);
 }

@@ -2,6 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { FleetwardError } from '@fleetward/protocol';
 import type { AuditLog } from '../audit/audit-log.js';
 import { identify, type ThingIdentity } from '../gateway/device-identity.js';
+import { VerifiedCertificate } from '../identity/verified-certificate.js';
 import type { Groups } from '../identity/registry/groups.js';
 import type { ThirdPartyCas } from '../identity/third-party-cas.js';
 import type { Store } from '../store/store.js';
@@ -36,7 +37,7 @@ export class UpdateDownloads {
   /** The device a verified client certificate belongs to, if it may download updates. */
   async device(certificate: X509Certificate | null, source: string): Promise<ThingIdentity> {
     if (certificate === null) throw new FleetwardError('FW_ERR_UNAUTHENTICATED', 'updates are served to devices only: present the device certificate (mutual TLS)');
-    const identity = await identify(this.#deps, certificate, source).catch(() => null);
+    const identity = await identify(this.#deps, VerifiedCertificate.fromX509(certificate), source).catch(() => null);
     if (identity === null || identity.kind !== 'device') return this.#refuse(null, 'not a device certificate', source, 'FW_ERR_UNAUTHENTICATED');
     if (identity.certificateStatus !== 'active') return this.#refuse(identity, 'certificate revoked', source, 'FW_ERR_CERT_REVOKED');
     if (identity.thingState !== 'active' && identity.thingState !== 'quarantined') return this.#refuse(identity, `thing is ${identity.thingState}`, source, 'FW_ERR_THING_STATE');

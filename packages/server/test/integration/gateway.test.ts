@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,6 +231,29 @@ describe.each(DIALECTS)('device gateway on %s', (dialect) => {
     expect(closed.reasonCode).toBe(0x87);
     expect(closed.at - start).toBeLessThan(1_000);
     expect(device.client.connected).toBe(true);
+  });
+
+  it('a certIssuer condition sees the issuer of the presented certificate as X509Certificate renders it', async () => {
+    const g = await gateway(dialect);
+    const { policies } = g.t.node.context;
+    const [bound, other] = await Promise.all([g.device('sensor-1'), g.device('sensor-2')]);
+    const issuer = new X509Certificate(bound.certPem).issuer.split('\n').join(', ');
+    // An attached policy replaces the default one: each allows the thing's own client id, and denies it by issuer.
+    const denyFrom = (issuers: string[]) => ({
+      version: '2026-11',
+      statements: [
+        { effect: 'allow', actions: ['mqtt:connect'], resources: ['client/${thing.name}'] },
+        { effect: 'deny', actions: ['mqtt:connect'], resources: ['client/*'], conditions: { certIssuer: issuers } },
+      ],
+    });
+    await policies.create('deny-our-ca', denyFrom([issuer]), admin);
+    await policies.create('deny-another-ca', denyFrom(['CN=Another CA, O=Elsewhere']), admin);
+    await policies.attach('deny-our-ca', { kind: 'thing', name: 'sensor-1' }, admin);
+    await policies.attach('deny-another-ca', { kind: 'thing', name: 'sensor-2' }, admin);
+    // The deny applies only where the issuer matches exactly; an issuer the gateway failed to read would be unknown, and a deny on an unknown fact applies too.
+    expect((await refusal(connectDevice(g.mqttUrl, g.caPem, bound, { clientId: 'sensor-1' }))).code).toBe(0x85);
+    const connected = await g.connect(other);
+    expect(connected.client.connected).toBe(true);
   });
 
   it('a second connection with the same client id takes over the first (0x8E), audited', async () => {
