@@ -82,7 +82,18 @@ const certificateRow = new PreparedQuery((db, serial: string) =>
 const thingAttributes = new PreparedQuery((db, thingId: string) => db.selectFrom('thing_attributes').select(['key', 'value']).where('thing_id', '=', thingId));
 const externalCas = new PreparedQuery((db) => db.selectFrom('certificate_authorities').select(['id', 'cert_pem']).where('role', '=', 'external').where('status', '=', 'active'));
 
+/** CA certificates parsed once, by PEM. */
 const parsed = new Map<string, X509Certificate>();
+
+function parsedCa(pem: string): X509Certificate {
+  let ca = parsed.get(pem);
+  if (ca === undefined) {
+    ca = new X509Certificate(pem);
+    parsed.set(pem, ca);
+  }
+  return ca;
+}
+
 const caCertificate = new PreparedQuery((db, id: string) => db.selectFrom('certificate_authorities').select('cert_pem').where('id', '=', id));
 /** Subjects of Fleetward's CAs by id (a CA's certificate never changes under its id). */
 const caSubjects = new Map<string, string>();
@@ -96,7 +107,7 @@ async function caSubject(db: Store['db'], caId: string): Promise<string> {
   if (subject === undefined) {
     const [ca] = await caCertificate.run(db, caId);
     if (ca === undefined) throw new FleetwardError('FW_ERR_INTERNAL', `certificate authority ${caId} is not in the registry`);
-    subject = new X509Certificate(ca.cert_pem).subject;
+    subject = parsedCa(ca.cert_pem).subject;
     caSubjects.set(caId, subject);
   }
   return subject;
@@ -106,11 +117,7 @@ async function caSubject(db: Store['db'], caId: string): Promise<string> {
 async function externalIssuer(store: Store, certificate: VerifiedCertificate): Promise<string | null> {
   const cas = await externalCas.run(store.db);
   for (const ca of cas) {
-    let issuer = parsed.get(ca.cert_pem);
-    if (issuer === undefined) {
-      issuer = new X509Certificate(ca.cert_pem);
-      parsed.set(ca.cert_pem, issuer);
-    }
+    const issuer = parsedCa(ca.cert_pem);
     const { x509 } = certificate;
     if (x509.issuer === issuer.subject && x509.checkIssued(issuer) && x509.verify(issuer.publicKey)) return ca.id;
   }
